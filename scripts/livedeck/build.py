@@ -1,0 +1,136 @@
+"""The build: refresh stale experiments, render each deck's template, run Marp for HTML and PDF.
+
+A deck is rebuilt only when something it is made of changed: its rendered Markdown (template,
+results, published figures), the theme and chart runtime, the Marp engine or the npm lock file.
+Outputs are written to temporary files and renamed into place, so an interrupted or failed build
+leaves the previous HTML and PDF untouched.
+"""
+
+import hashlib
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import experiments
+from .bundle import Bundle, build_bundle
+from .fileio import publish, temporary_path, write_json_atomic, write_text_atomic
+from .paths import Project
+from .render import render_deck
+from .tools import find_chromium, run_marp
+
+log = logging.getLogger("livedeck.build")
+
+
+@dataclass
+class DeckReport:
+    """What the build did for one deck, for the closing summary."""
+
+    name: str
+    action: str
+    charts: int = 0
+    outputs: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _deck_digest(markdown: str, bundle: Bundle, project: Project, formats: tuple[str, ...]) -> str:
+    hasher = hashlib.sha256()
+    hasher.update(markdown.encode("utf-8"))
+    hasher.update(bundle.digest.encode())
+    hasher.update((project.root / "scripts" / "marp-engine.mjs").read_bytes())
+    hasher.update(",".join(formats).encode())
+    return hasher.hexdigest()
+
+
+def _marp_output(project: Project, deck: str, markdown_path: Path, bundle: Bundle, target: Path, chromium: str) -> None:
+    """Have Marp write one output (HTML or PDF, by `target`'s suffix) to a temporary file, then rename it."""
+    tmp = temporary_path(target, suffix=target.suffix)
+    args = [
+        "--no-config-file",
+        "--html",
+        "--engine", str(project.root / "scripts" / "marp-engine.mjs"),
+        "--theme-set", str(bundle.theme_css),
+        "--output", str(tmp),
+    ]
+    if target.suffix == ".pdf":
+        args.append("--pdf")
+    env = {"LIVEDECK_RUNTIME": str(bundle.runtime_js), "CHROME_PATH": chromium}
+    try:
+        run_marp(project, [*args, "--", str(markdown_path)], env=env, what=project.relative(target))
+        publish(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def build_deck(project: Project, deck: str, bundle: Bundle, *, formats=("html", "pdf"), force=False) -> DeckReport:
+    """Render one deck and write `build/<deck>.<format>` for each format whose inputs changed."""
+    started = time.perf_counter()
+    markdown, record = render_deck(project, deck)
+    markdown_path = project.build / f"{deck}.md"
+    targets = {fmt: project.build / f"{deck}.{fmt}" for fmt in formats}
+
+    digest = _deck_digest(markdown, bundle, project, tuple(formats))
+    state_path = project.state / f"{deck}.json"
+    previous = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    up_to_date = (
+        not force
+        and previous.get("digest") == digest
+        and all(path.is_file() for path in targets.values())
+        and markdown_path.is_file()
+    )
+    report = DeckReport(deck, "up to date", charts=len(record.charts))
+    if up_to_date:
+        log.info("skipped deck %s: up to date", deck)
+    else:
+        reason = "forced" if force else ("inputs changed" if previous else "first build")
+        log.info("building deck %s: %s", deck, reason)
+        write_text_atomic(markdown_path, markdown)
+        chromium = find_chromium()
+        with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+            futures = [
+                pool.submit(_marp_output, project, deck, markdown_path, bundle, target, chromium)
+                for target in targets.values()
+            ]
+            for future in futures:
+                future.result()
+        write_json_atomic(
+            state_path,
+            {"digest": digest, "experiments": sorted(record.experiments), "charts": record.charts},
+        )
+        report.action = "built"
+    report.outputs = {fmt: path.stat().st_size for fmt, path in targets.items()}
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def build(project: Project, decks: list[str] | None = None, *, run_experiments=True, force=False,
+          formats=("html", "pdf"), device="cpu") -> tuple[list, list[DeckReport]]:
+    """Build the decks named (all when None); return the experiment decisions and deck reports."""
+    from .errors import LivedeckError
+
+    known = project.decks()
+    if not known:
+        raise LivedeckError("no-decks", f"no decks found: add a template slides/<deck>.md.j2 in {project.root}")
+    for deck in decks or []:
+        if deck not in known:
+            raise LivedeckError("unknown-deck", f"deck {deck} not found; decks: {', '.join(known)}")
+
+    decisions = experiments.refresh(project, device=device) if run_experiments else []
+    bundle = build_bundle(project)
+    reports = [build_deck(project, deck, bundle, formats=formats, force=force) for deck in decks or known]
+    return decisions, reports
+
+
+def summary(decisions, reports: list[DeckReport], seconds: float) -> str:
+    """Return the closing table: each experiment's decision, each deck's outputs, the total time."""
+    lines = []
+    for name, decision, run_seconds in decisions:
+        timing = f" ({run_seconds:.1f} s)" if run_seconds is not None else ""
+        lines.append(f"  experiment {name:<22} {decision}{timing}")
+    for report in reports:
+        sizes = ", ".join(f"{fmt.upper()} {size / 1024:,.0f} KiB" for fmt, size in report.outputs.items())
+        lines.append(f"  deck       {report.name:<22} {report.action}: {sizes}, {report.charts} charts")
+    lines.append(f"  done in {seconds:.2f} s")
+    return "\n".join(lines)

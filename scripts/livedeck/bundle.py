@@ -1,0 +1,119 @@
+"""The files a deck carries inside it: the theme CSS with its fonts, and the chart runtime script.
+
+Both are built into `build/.cache/` under names that contain a hash of their inputs, so a build
+never reads a half-written file from another build and an unchanged input is not rebuilt.
+"""
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import LivedeckError
+from .fileio import write_text_atomic
+from .paths import Project
+
+# Font files bundled into every deck: (fontsource package, weight, style). Subsets cover Latin,
+# Latin Extended and Greek (for symbols like alpha in formulas).
+FONTS = [
+    ("source-sans-3", 400, "normal"),
+    ("source-sans-3", 400, "italic"),
+    ("source-sans-3", 600, "normal"),
+    ("source-sans-3", 700, "normal"),
+    ("jetbrains-mono", 400, "normal"),
+]
+SUBSETS = ("latin", "latin-ext", "greek")
+
+FACE = re.compile(r"/\* (?P<name>[a-z0-9-]+) \*/\s*@font-face\s*\{(?P<body>[^}]*)\}")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Paths of the built theme CSS and runtime script, and a hash of everything in them."""
+
+    theme_css: Path
+    runtime_js: Path
+    digest: str
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise LivedeckError(
+            "missing-node-modules",
+            f"{what} not found at {path}; run `npm ci` in the project folder (or `make setup`) to install it",
+        )
+    return path
+
+
+def font_faces(project: Project) -> str:
+    """Return @font-face rules with the font files inlined as data URLs.
+
+    `font-display: block` keeps text invisible for the instant a font takes to decode instead of
+    drawing it in a fallback font, so no screenshot or chart ever shows another machine's font.
+    """
+    rules = []
+    for package, weight, style in FONTS:
+        folder = project.node_modules / "@fontsource" / package
+        css_name = f"{weight}{'-italic' if style == 'italic' else ''}.css"
+        css = _require(folder / css_name, f"font package @fontsource/{package}").read_text(encoding="utf-8")
+        for match in FACE.finditer(css):
+            name, body = match.group("name"), match.group("body")
+            subset = name[len(package) + 1 :].rsplit("-", 2)[0]
+            if subset not in SUBSETS:
+                continue
+            family = re.search(r"font-family:\s*([^;]+);", body).group(1).strip()
+            unicode_range = re.search(r"unicode-range:\s*([^;]+);", body).group(1).strip()
+            font_file = _require(folder / "files" / f"{name}.woff2", f"font file {name}.woff2")
+            encoded = base64.b64encode(font_file.read_bytes()).decode("ascii")
+            rules.append(
+                "@font-face{"
+                f"font-family:{family};font-style:{style};font-weight:{weight};font-display:block;"
+                f"src:url(data:font/woff2;base64,{encoded}) format('woff2');unicode-range:{unicode_range}"
+                "}"
+            )
+    return "\n".join(rules)
+
+
+def unicode_coverage(project: Project, family_prefix: str = "source-sans-3") -> set[int]:
+    """Return the code points the bundled body font covers at weight 400 (from the unicode ranges)."""
+    covered: set[int] = set()
+    css = (project.node_modules / "@fontsource" / family_prefix / "400.css").read_text(encoding="utf-8")
+    for match in FACE.finditer(css):
+        subset = match.group("name")[len(family_prefix) + 1 :].rsplit("-", 2)[0]
+        if subset not in SUBSETS:
+            continue
+        ranges = re.search(r"unicode-range:\s*([^;]+);", match.group("body")).group(1)
+        for part in ranges.split(","):
+            start, _, end = part.strip()[2:].partition("-")
+            covered.update(range(int(start, 16), int(end or start, 16) + 1))
+    return covered
+
+
+def _digest(*parts: bytes) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(hashlib.sha256(part).digest())
+    return hasher.hexdigest()
+
+
+def build_bundle(project: Project) -> Bundle:
+    """Build (or reuse) the theme CSS with inlined fonts and the Chart.js runtime script."""
+    theme_source = _require(project.theme / "livedeck.css", "theme file theme/livedeck.css").read_bytes()
+    defaults = _require(project.theme / "chart-defaults.js", "chart runtime theme/chart-defaults.js").read_bytes()
+    chartjs = _require(project.node_modules / "chart.js" / "dist" / "chart.umd.min.js", "Chart.js").read_bytes()
+    lock = project.root / "package-lock.json"
+    lock_bytes = lock.read_bytes() if lock.is_file() else b""
+
+    digest = _digest(theme_source, defaults, chartjs, lock_bytes, Path(__file__).read_bytes())
+    cache = project.build / ".cache"
+    theme_css = cache / f"theme-{digest[:16]}" / "livedeck.css"
+    runtime_js = cache / f"runtime-{digest[:16]}.js"
+
+    if not theme_css.is_file():
+        write_text_atomic(theme_css, theme_source.decode("utf-8") + "\n/* Bundled fonts */\n" + font_faces(project) + "\n")
+    if not runtime_js.is_file():
+        # Chart.js first, then the defaults, which register themselves with the Chart global it defines.
+        runtime = chartjs.decode("utf-8") + "\n;\n" + defaults.decode("utf-8") + "\n"
+        write_text_atomic(runtime_js, runtime)
+    return Bundle(theme_css, runtime_js, digest)

@@ -1,0 +1,95 @@
+"""Command line of livedeck: build decks, run experiments, check that results are current."""
+
+import argparse
+import logging
+import sys
+import time
+
+from . import experiments
+from .build import build, summary
+from .errors import LivedeckError
+from .paths import Project, find_root
+
+log = logging.getLogger("livedeck")
+
+
+def _command_build(project: Project, options) -> int:
+    started = time.perf_counter()
+    formats = ("html",) if options.no_pdf else ("html", "pdf")
+    decisions, reports = build(
+        project,
+        options.decks or None,
+        run_experiments=not options.no_experiments,
+        force=options.force,
+        formats=formats,
+        device=options.device,
+    )
+    print(summary(decisions, reports, time.perf_counter() - started))
+    return 0
+
+
+def _command_experiments(project: Project, options) -> int:
+    started = time.perf_counter()
+    if options.quick:
+        for name in options.names or experiments.list_experiments(project):
+            document = experiments.run_experiment(project, name, quick=True, device=options.device)
+            print(f"  experiment {name:<22} quick run valid ({document['provenance']['duration_s']:.1f} s)")
+        return 0
+    decisions = experiments.refresh(project, options.names or None, force=options.force, device=options.device)
+    print(summary(decisions, [], time.perf_counter() - started))
+    return 0
+
+
+def _command_check(project: Project, options) -> int:
+    overrides = experiments.load_overrides(project)
+    stale = [s for s in (experiments.staleness(project, n, overrides) for n in experiments.list_experiments(project)) if s.stale]
+    for state in stale:
+        print(f"stale: {state.name}: {state.reason}; run `livedeck experiments {state.name}` and commit the results")
+    return 1 if stale else 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="livedeck", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every decision and external command")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build_parser = commands.add_parser("build", help="run stale experiments, then build each deck's HTML and PDF")
+    build_parser.add_argument("decks", nargs="*", help="decks to build (default: every slides/*.md.j2)")
+    build_parser.add_argument("--force", action="store_true", help="rebuild the decks even when nothing changed")
+    build_parser.add_argument("--no-pdf", action="store_true", help="write only the HTML")
+    build_parser.add_argument("--no-experiments", action="store_true", help="use the committed results as they are")
+    build_parser.add_argument("--device", default="cpu", help="PyTorch device for experiments that run (default: cpu)")
+    build_parser.set_defaults(handler=_command_build)
+
+    run_parser = commands.add_parser("experiments", help="run the experiments whose inputs changed")
+    run_parser.add_argument("names", nargs="*", help="experiments to consider (default: all)")
+    run_parser.add_argument("--force", action="store_true", help="run even when the results are up to date")
+    run_parser.add_argument("--quick", action="store_true", help="run the quick mode and validate it, writing nothing")
+    run_parser.add_argument("--device", default="cpu", help="PyTorch device (default: cpu)")
+    run_parser.set_defaults(handler=_command_experiments)
+
+    check_parser = commands.add_parser("check-results", help="exit 1 if a committed results file is stale")
+    check_parser.set_defaults(handler=_command_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = make_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if options.verbose else logging.INFO,
+        format="%(message)s" if not options.verbose else "%(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    project = Project(find_root())
+    try:
+        return options.handler(project, options)
+    except LivedeckError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: previous outputs and results are left in place", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""Render a deck template (`slides/<deck>.md.j2`) into Marp Markdown with results and charts inside.
+
+Jinja runs with undefined names as errors. Templates see:
+
+- `results.<experiment>`: that experiment's data (its provenance as `.provenance`);
+- `published`: the cited figures of `experiments/published.yaml`;
+- `chart(id, type, ...)` and `dataset(label, data, ...)`: place a Chart.js chart;
+- `source(experiment, function)`: the source of a function from an experiment, as a code block;
+- filters `pct`, `num` and `thousands` to print numbers from results in text.
+"""
+
+import ast
+import html
+import json
+import re
+import sys
+import textwrap
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from .errors import LivedeckError
+from .experiments import read_results
+from .paths import Project
+from .tracked import TrackedDict, source_of, track
+
+CHART_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+CHART_TYPES = {"bar", "line", "scatter", "bubble", "pie", "doughnut", "radar", "polarArea"}
+
+
+@dataclass
+class RenderRecord:
+    """What a render used and placed: experiments read, and each chart with where it was defined."""
+
+    experiments: set[str] = field(default_factory=set)
+    used_published: bool = False
+    charts: dict[str, str] = field(default_factory=dict)
+
+
+class Results:
+    """The `results` template variable: loads `experiments/results/<name>.json` on first use."""
+
+    def __init__(self, project: Project, record: RenderRecord):
+        self._project = project
+        self._record = record
+        self._loaded: dict[str, TrackedDict] = {}
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __getitem__(self, name: str):
+        if name not in self._loaded:
+            document = read_results(self._project, name)
+            data = track(document["data"], f"{name}:")
+            data.provenance = document["provenance"]
+            self._loaded[name] = data
+            self._record.experiments.add(name)
+        return self._loaded[name]
+
+
+def load_published(project: Project) -> dict:
+    """Read `experiments/published.yaml`; every top-level entry must carry a `source`."""
+    path = project.published
+    if not path.is_file():
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise LivedeckError("invalid-published", f"{project.relative(path)}{where}: invalid YAML: {error}") from None
+    for key, entry in loaded.items():
+        if not isinstance(entry, dict) or not entry.get("source"):
+            raise LivedeckError(
+                "invalid-published",
+                f"{project.relative(path)}: entry {key} has no `source`; every quoted figure needs its paper and table",
+            )
+    return loaded
+
+
+def _template_location() -> str:
+    """Return `file line N` for the template line that is executing, found on the Python stack."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        template = frame.f_globals.get("__jinja_template__")
+        if template is not None:
+            line = template.get_corresponding_lineno(frame.f_lineno)
+            return f"{template.filename} line {line}"
+        frame = frame.f_back
+    return "unknown place"
+
+
+def _json_for_script(value) -> str:
+    """Serialise `value` as one line of JSON that cannot close or open an HTML element."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (
+        text.replace("&", "\\u0026")
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+class ChartMacros:
+    """The `chart` and `dataset` template functions of one render."""
+
+    def __init__(self, project: Project, record: RenderRecord):
+        self.project = project
+        self.record = record
+
+    def dataset(self, label, data, **options):
+        """Return one Chart.js dataset; extra keywords (type, fill, borderDash, yAxisID...) pass through."""
+        entry = {"label": str(label), "data": data, **options}
+        return entry
+
+    def chart(self, chart_id, chart_type, *, datasets, labels=None, label, caption=None,
+              options=None, width=1080, height=430):
+        where = _template_location()
+        if not isinstance(chart_id, str) or not CHART_ID.match(chart_id):
+            raise LivedeckError("invalid-chart", f"{where}: chart id {chart_id!r} must be lowercase letters, digits and dashes")
+        if chart_id in self.record.charts:
+            raise LivedeckError(
+                "duplicate-chart",
+                f"chart id {chart_id!r} is used twice: at {self.record.charts[chart_id]} and at {where}; give each chart its own id",
+            )
+        if chart_type not in CHART_TYPES:
+            raise LivedeckError(
+                "invalid-chart", f"{where}: chart {chart_id} has unknown type {chart_type!r}; use one of {', '.join(sorted(CHART_TYPES))}"
+            )
+        if not label or not str(label).strip():
+            raise LivedeckError("invalid-chart", f"{where}: chart {chart_id} needs a `label` describing it for screen readers")
+        self.record.charts[chart_id] = where
+
+        sources = {
+            "labels": source_of(labels),
+            "datasets": [source_of(entry.get("data")) for entry in datasets],
+        }
+        spec = {
+            "type": chart_type,
+            "data": {"labels": _plain(labels) if labels is not None else None, "datasets": _plain(datasets)},
+            "options": _plain(options or {}),
+        }
+        if spec["data"]["labels"] is None:
+            del spec["data"]["labels"]
+
+        attribute = html.escape
+        caption_html = f"<figcaption>{html.escape(str(caption))}</figcaption>" if caption else ""
+        return (
+            f'<figure class="ld-chart" data-chart-id="{chart_id}" style="width:{int(width)}px">'
+            f'<canvas id="chart-{chart_id}" width="{int(width)}" height="{int(height)}" '
+            f'style="width:{int(width)}px;height:{int(height)}px" role="img" aria-label="{attribute(str(label))}"></canvas>'
+            f'<script type="application/json" class="ld-chart-spec" data-chart-id="{chart_id}" '
+            f'data-sources="{attribute(json.dumps(sources))}">{_json_for_script(spec)}</script>'
+            f"{caption_html}</figure>"
+        )
+
+
+def extract_source(project: Project, experiment: str, qualified_name: str) -> str:
+    """Return the source text of a function or class (`name` or `Class.method`) in an experiment module."""
+    path = project.experiments / f"{experiment}.py"
+    if not path.is_file():
+        raise LivedeckError("unknown-experiment", f"source(): experiment {experiment} not found at {project.relative(path)}")
+    text = path.read_text(encoding="utf-8")
+    tree = ast.parse(text, filename=str(path))
+    body = tree.body
+    node = None
+    for part in qualified_name.split("."):
+        node = next(
+            (n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == part),
+            None,
+        )
+        if node is None:
+            available = sorted(
+                n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            )
+            raise LivedeckError(
+                "unknown-function",
+                f"source(): {qualified_name} not found in {project.relative(path)}; it defines: {', '.join(available)}",
+            )
+        body = node.body
+    lines = text.splitlines()
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+    return textwrap.dedent("\n".join(lines[start : node.end_lineno]))
+
+
+def format_percent(value, digits: int = 1) -> str:
+    return f"{float(value) * 100:.{digits}f}%"
+
+
+def format_number(value, digits: int = 2) -> str:
+    return f"{float(value):.{digits}f}"
+
+
+def format_thousands(value) -> str:
+    return f"{int(round(float(value))):,}"
+
+
+class DeckEnvironment(jinja2.Environment):
+    """Jinja where `a.b` on a dict reads the key `b` first, so result keys like `values` or `items`
+    mean the data, not the dict method of that name."""
+
+    def getattr(self, obj, attribute):
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+def make_environment(project: Project) -> jinja2.Environment:
+    environment = DeckEnvironment(
+        loader=jinja2.FileSystemLoader(str(project.slides)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=False,
+    )
+    environment.filters["pct"] = format_percent
+    environment.filters["num"] = format_number
+    environment.filters["thousands"] = format_thousands
+    return environment
+
+
+def _render_error(project: Project, template_name: str, error: Exception) -> LivedeckError:
+    """Turn a Jinja exception into a message naming the template file and line."""
+    if isinstance(error, jinja2.TemplateSyntaxError):
+        file = project.relative(Path(error.filename)) if error.filename else f"slides/{template_name}"
+        return LivedeckError("template-error", f"{file} line {error.lineno}: invalid template syntax: {error.message}")
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.endswith(".j2")]
+    if frames:
+        place = f"{project.relative(Path(frames[-1].filename))} line {frames[-1].lineno}"
+    else:
+        place = f"slides/{template_name}"
+    if isinstance(error, jinja2.UndefinedError):
+        message = re.sub(r"'livedeck\.tracked\.Tracked(Dict|List) object'", "the results data", error.message or "")
+        return LivedeckError(
+            "undefined-name", f"{place}: {message}. Check the spelling, or the keys the results file provides."
+        )
+    return LivedeckError("template-error", f"{place}: {type(error).__name__}: {error}")
+
+
+def check_front_matter(project: Project, template_path: Path, markdown: str) -> None:
+    """Parse the Marp front matter so a YAML mistake is reported with file and line, not ignored by Marp."""
+    if not markdown.startswith("---\n"):
+        return
+    end = markdown.find("\n---", 4)
+    if end < 0:
+        raise LivedeckError(
+            "invalid-front-matter", f"{project.relative(template_path)} line 1: front matter starts with --- but never ends"
+        )
+    try:
+        yaml.safe_load(markdown[4:end])
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 2 if mark else 1
+        raise LivedeckError(
+            "invalid-front-matter",
+            f"{project.relative(template_path)} line {line}: invalid front matter YAML: {getattr(error, 'problem', error)}",
+        ) from None
+
+
+def render_deck(project: Project, deck: str) -> tuple[str, RenderRecord]:
+    """Render `slides/<deck>.md.j2` to Marp Markdown; return it with what the render used."""
+    template_name = f"{deck}.md.j2"
+    template_path = project.slides / template_name
+    record = RenderRecord()
+    macros = ChartMacros(project, record)
+    environment = make_environment(project)
+    published = load_published(project)
+
+    context = {
+        "deck": deck,
+        "results": Results(project, record),
+        "published": track(published, "published:"),
+        "chart": macros.chart,
+        "dataset": macros.dataset,
+        "source": lambda experiment, name: "```python\n" + extract_source(project, experiment, name) + "\n```",
+    }
+    try:
+        template = environment.get_template(template_name)
+        markdown = template.render(context)
+    except LivedeckError:
+        raise
+    except jinja2.TemplateNotFound as error:
+        raise LivedeckError("template-error", f"template {error.name} not found in {project.relative(project.slides)}") from None
+    except Exception as error:
+        raise _render_error(project, template_name, error) from None
+
+    check_front_matter(project, template_path, markdown)
+    record.used_published = "published:" in markdown
+    return markdown, record

@@ -1,0 +1,179 @@
+"""The built decks in a real Chromium: charts drawn from their results, no errors, no network, no overflow."""
+
+import json
+import math
+import shutil
+
+import pytest
+
+from livedeck.tracked import resolve
+
+# For every chart spec on the page: whether a Chart exists, its data, and whether each data
+# element sits inside the plot area on a pixel that was painted.
+CHART_STATE = """
+() => [...document.querySelectorAll('script.ld-chart-spec')].map((spec) => {
+  const id = spec.dataset.chartId;
+  const canvas = document.getElementById('chart-' + id);
+  const chart = canvas && Chart.getChart(canvas);
+  if (!chart) return { id, exists: false };
+  const area = chart.chartArea;
+  const context = canvas.getContext('2d');
+  const ratio = canvas.width / canvas.clientWidth;
+  const painted = (x, y) => context.getImageData(Math.round(x * ratio), Math.round(y * ratio), 1, 1).data[3] > 0;
+  let elements = 0, outside = 0, unpainted = 0;
+  chart.data.datasets.forEach((dataset, index) => {
+    chart.getDatasetMeta(index).data.forEach((element) => {
+      const { x, y } = element.tooltipPosition ? element.tooltipPosition(true) : element.getCenterPoint();
+      elements += 1;
+      if (!(x >= area.left - 1 && x <= area.right + 1 && y >= area.top - 1 && y <= area.bottom + 1)) outside += 1;
+      else if (!painted(x, y)) unpainted += 1;
+    });
+  });
+  const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  let opaque = 0;
+  for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) opaque += 1;
+  return {
+    id, exists: true, elements, outside, unpainted, opaque,
+    sources: JSON.parse(spec.dataset.sources),
+    labels: chart.data.labels || null,
+    datasets: chart.data.datasets.map((d) => d.data),
+    pixelRatio: chart.currentDevicePixelRatio,
+  };
+})
+"""
+
+OVERFLOW = """
+() => {
+  const section = document.querySelector('svg.bespoke-marp-active section, .bespoke-marp-active section');
+  const box = section.getBoundingClientRect();
+  const scale = box.width / section.offsetWidth;
+  const outside = [];
+  for (const element of section.querySelectorAll('*')) {
+    const rect = element.getBoundingClientRect();
+    if (rect.width === 0 && rect.height === 0) continue;
+    if (rect.left < box.left - 1 || rect.top < box.top - 1 || rect.right > box.right + 1 || rect.bottom > box.bottom + 1) {
+      outside.push(element.tagName.toLowerCase() + (element.className && typeof element.className === 'string' ? '.' + element.className : ''));
+    }
+  }
+  return { scrolls: section.scrollHeight > section.clientHeight + 1, outside, scale };
+}
+"""
+
+
+def _results(project) -> dict:
+    documents = {}
+    for path in project.results.glob("*.json"):
+        documents[path.stem] = json.loads(path.read_text())["data"]
+    return documents
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+    return a == b
+
+
+@pytest.fixture(scope="module")
+def lecture_states(built_decks, project, browser):
+    states = {}
+    for deck in built_decks:
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        page = context.new_page()
+        page.goto((project.build / f"{deck}.html").as_uri())
+        page.wait_for_function("document.documentElement.dataset.chartsReady === 'true'", timeout=20_000)
+        states[deck] = {"charts": page.evaluate(CHART_STATE), "failures": page.evaluate("CDLChart.failures")}
+        context.close()
+    return states
+
+
+def test_every_deck_has_charts(lecture_states):
+    for deck, state in lecture_states.items():
+        assert state["charts"], f"deck {deck} has no charts"
+
+
+def test_no_chart_failures(lecture_states):
+    for deck, state in lecture_states.items():
+        assert state["failures"] == [], f"deck {deck}: charts failed: {state['failures']}"
+
+
+def test_every_chart_drew_its_data(lecture_states):
+    for deck, state in lecture_states.items():
+        for chart in state["charts"]:
+            where = f"deck {deck}, chart {chart['id']}"
+            assert chart["exists"], f"{where}: no Chart on the canvas"
+            assert chart["elements"] > 0, f"{where}: no data elements"
+            assert chart["outside"] == 0, f"{where}: {chart['outside']} data elements lie outside the plot area"
+            assert chart["unpainted"] == 0, f"{where}: {chart['unpainted']} data elements sit on unpainted pixels"
+            assert chart["opaque"] > 1000, f"{where}: canvas is nearly blank ({chart['opaque']} painted pixels)"
+
+
+def test_charts_are_sharp(lecture_states):
+    for deck, state in lecture_states.items():
+        for chart in state["charts"]:
+            assert chart["pixelRatio"] >= 2, f"deck {deck}, chart {chart['id']}: device pixel ratio {chart['pixelRatio']}"
+
+
+def test_chart_data_equals_results(lecture_states, project):
+    documents = _results(project)
+    for deck, state in lecture_states.items():
+        for chart in state["charts"]:
+            where = f"deck {deck}, chart {chart['id']}"
+            sources = chart["sources"]
+            assert sources["datasets"], f"{where}: no datasets"
+            for index, (source, data) in enumerate(zip(sources["datasets"], chart["datasets"])):
+                assert source, f"{where}: dataset {index} does not come from a results file or published.yaml"
+                if source.startswith("published:"):
+                    continue
+                expected = resolve(documents, source)
+                assert _same(data, expected), f"{where}: dataset {index} differs from {source}"
+            if sources["labels"] and not sources["labels"].startswith("published:"):
+                assert _same(chart["labels"], resolve(documents, sources["labels"])), f"{where}: labels differ"
+
+
+def test_no_errors_or_network(built_decks, project, open_deck):
+    for deck in built_decks:
+        page, watch = open_deck(project.build / f"{deck}.html")
+        assert watch.page_errors == [], f"deck {deck}: page errors {watch.page_errors}"
+        assert watch.console_errors == [], f"deck {deck}: console errors {watch.console_errors}"
+        assert watch.network == [], f"deck {deck}: network requests {watch.network}"
+
+
+def test_no_slide_overflows(built_decks, project, open_deck):
+    for deck in built_decks:
+        page, _ = open_deck(project.build / f"{deck}.html")
+        count = page.evaluate("document.querySelectorAll('svg[data-marpit-svg]').length")
+        problems = []
+        for number in range(1, count + 1):
+            page.evaluate(f"location.hash = '#{number}'")
+            page.wait_for_function(
+                f"document.querySelector('svg.bespoke-marp-active') === document.querySelectorAll('svg[data-marpit-svg]')[{number - 1}]"
+            )
+            state = page.evaluate(OVERFLOW)
+            if state["scrolls"] or state["outside"]:
+                problems.append(f"slide {number}: {state['outside'][:5]}{' (content taller than slide)' if state['scrolls'] else ''}")
+        assert problems == [], f"deck {deck}: content overflows: " + "; ".join(problems)
+
+
+def test_html_works_alone_offline(built_decks, project, open_deck, tmp_path):
+    for deck in built_decks:
+        alone = tmp_path / deck / f"{deck}.html"
+        alone.parent.mkdir()
+        shutil.copy(project.build / f"{deck}.html", alone)
+        page, watch = open_deck(alone, only_this_file=True)
+        assert page.evaluate("CDLChart.failures") == []
+        drawn = page.evaluate("CDLChart.ready.then((result) => result.drawn.length)")
+        assert drawn == page.evaluate("document.querySelectorAll('script.ld-chart-spec').length")
+        assert watch.network == [], f"deck {deck}: requests outside the file: {watch.network}"
+
+
+def test_text_uses_only_bundled_glyphs(built_decks, project, open_deck):
+    from livedeck.bundle import unicode_coverage
+
+    covered = unicode_coverage(project)
+    for deck in built_decks:
+        page, _ = open_deck(project.build / f"{deck}.html")
+        text = page.evaluate("[...document.querySelectorAll('section')].map((s) => s.innerText).join('')")
+        missing = sorted({ch for ch in text if ord(ch) not in covered and not ch.isspace()})
+        assert missing == [], f"deck {deck}: characters the bundled fonts lack: {missing}"

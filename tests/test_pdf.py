@@ -1,0 +1,69 @@
+"""The built PDFs: one page per slide, each chart page carries its chart as a sharp, non-blank image."""
+
+import re
+import subprocess
+
+import pytest
+from PIL import Image, ImageStat
+
+# Pixels per inch of a chart drawn at device pixel ratio 2 on a 96 dpi page.
+MIN_PPI = 192
+
+
+def _slides(project, deck) -> list[int]:
+    """Return, per slide of the deck's HTML, how many charts it holds."""
+    html = (project.build / f"{deck}.html").read_text(encoding="utf-8")
+    body = html.split('data-marpit-svg', 1)[1] if "data-marpit-svg" in html else html
+    slides = re.split(r"<svg[^>]*data-marpit-svg", "<svg data-marpit-svg" + body)[1:]
+    return [slide.count('class="ld-chart-spec"') for slide in slides]
+
+
+def _images(pdf) -> list[dict]:
+    listing = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
+    images = []
+    for line in listing.splitlines()[2:]:
+        fields = line.split()
+        if fields[2] != "image":
+            continue
+        images.append({"page": int(fields[0]), "number": int(fields[1]), "width": int(fields[3]),
+                       "height": int(fields[4]), "x_ppi": int(fields[12]), "y_ppi": int(fields[13])})
+    return images
+
+
+def test_one_page_per_slide(built_decks, project):
+    for deck in built_decks:
+        info = subprocess.run(["pdfinfo", str(project.build / f"{deck}.pdf")], capture_output=True, text=True, check=True).stdout
+        pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+        assert pages == len(_slides(project, deck)), f"deck {deck}: {pages} PDF pages for {len(_slides(project, deck))} slides"
+
+
+def test_chart_pages_have_sharp_images(built_decks, project):
+    for deck in built_decks:
+        charts = _slides(project, deck)
+        images = _images(project.build / f"{deck}.pdf")
+        for page, count in enumerate(charts, start=1):
+            on_page = [image for image in images if image["page"] == page]
+            assert len(on_page) >= count, f"deck {deck}, page {page}: {len(on_page)} images for {count} charts"
+            for image in on_page:
+                assert image["x_ppi"] >= MIN_PPI and image["y_ppi"] >= MIN_PPI, (
+                    f"deck {deck}, page {page}: chart image at {image['x_ppi']}x{image['y_ppi']} ppi, below {MIN_PPI}"
+                )
+
+
+def test_chart_images_are_not_blank(built_decks, project, tmp_path):
+    for deck in built_decks:
+        charts = _slides(project, deck)
+        for page, count in enumerate(charts, start=1):
+            if not count:
+                continue
+            prefix = tmp_path / f"{deck}-{page}"
+            subprocess.run(
+                ["pdfimages", "-png", "-f", str(page), "-l", str(page), str(project.build / f"{deck}.pdf"), str(prefix)],
+                check=True,
+            )
+            extracted = sorted(tmp_path.glob(f"{deck}-{page}-*.png"))
+            colourful = [p for p in extracted if Image.open(p).mode in ("RGB", "RGBA")]
+            assert colourful, f"deck {deck}, page {page}: no chart image extracted"
+            for path in colourful:
+                spread = ImageStat.Stat(Image.open(path).convert("L")).stddev[0]
+                assert spread > 5, f"deck {deck}, page {page}: chart image {path.name} is blank (stddev {spread:.1f})"

@@ -19,9 +19,9 @@ Sources:
 - A. Jiang et al., "Mixtral of Experts", 2024: 8 experts with top-2 routing, whose gate weights
   are the softmax over the two chosen logits (the renormalisation in `route_token`).
 
-Every routing statistic is taken at the first MoE layer. Its routing is exactly what a model with
-a capacity limit would compute, because dropped assignments only change the input of later
-layers. `expert_share_by_layer` shows whether the deeper layers behave differently.
+Unless its key ends in `_by_layer`, every routing statistic is taken at the first MoE layer. Its
+routing is exactly what a model with a capacity limit would compute, because dropped assignments
+only change the input of later layers. The `_by_layer` keys show whether deeper layers differ.
 """
 
 import copy
@@ -43,6 +43,8 @@ VOCAB_SIZE = 256  # bytes
 
 @dataclass(frozen=True)
 class Params:
+    """Hyperparameters of the full run. QUICK shrinks them for tests and CI."""
+
     n_experts: int = 8
     top_k: int = 2
     d_model: int = 64
@@ -50,17 +52,23 @@ class Params:
     n_layers: int = 2
     expert_hidden: int = 128  # each expert is a d_model -> expert_hidden -> d_model MLP
     context: int = 64  # bytes per training window
-    batch_size: int = 24  # windows per batch; rows cycle through the 3 domains, so 8 of each
-    train_steps: int = 1200
+    batch_size: int = 24  # windows per batch. Rows cycle through the 3 domains, so 8 of each.
+    train_steps: int = 1500
     learning_rate: float = 3e-3
-    aux_loss_coef: float = 0.01  # alpha of the balanced run; the Switch Transformer default
+    aux_loss_coef: float = 0.01  # alpha of the balanced run, the value the Switch Transformer paper uses
     log_every: int = 50
-    # Capacity factors at which dropped assignments are counted. 1.0 leaves no slack at all,
-    # and 1.25 is the Switch Transformer's training default.
+    # Capacity factors at which dropped assignments are counted. At 1.0 an expert accepts exactly
+    # its even share of the assignments, so any imbalance drops some.
     capacity_factors: tuple[float, ...] = (1.0, 1.25, 1.5, 1.75, 2.0)
     corpus_bytes_per_domain: int = 300_000
     heldout_fraction: float = 0.1
-    eval_tokens_per_domain: int = 16_384  # held-out predictions per domain, a multiple of context
+    eval_tokens_per_domain: int = 16_384  # held-out predictions per domain, rounded down to whole windows
+
+    def __post_init__(self):
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
+        if not 1 <= self.top_k <= self.n_experts:
+            raise ValueError(f"top_k ({self.top_k}) must be between 1 and n_experts ({self.n_experts})")
 
 
 QUICK = Params(
@@ -156,9 +164,9 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x):
         B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=2)                         # 3 x (B, T, C)
-        heads = lambda t: t.view(B, T, self.n_heads, C // self.n_heads).transpose(1, 2)
-        y = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), is_causal=True)  # (B, nh, T, hs)
+        q, k, v = self.qkv(x).split(C, dim=2)                          # 3 x (B, T, C)
+        q, k, v = (t.view(B, T, self.n_heads, C // self.n_heads).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)     # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)                         # (B, T, C)
         return self.out(y)
 
@@ -270,9 +278,10 @@ def sample_batch(texts, p: Params, generator):
 def heldout_batches(texts, p: Params):
     """Cut each domain's held-out bytes into consecutive windows and interleave them into batches.
 
-    Returns (inputs, targets, domain) tensors of shape (n_batches, B, T); domain holds the index
-    of the domain each token came from. Each batch mixes the domains like a training batch and
-    is also the group of tokens that shares one capacity limit.
+    Returns (inputs, targets, domain) tensors of shape (n_batches, B, T). `domain` contains the index
+    of the domain that each token comes from. Each batch mixes the domains like a training batch and
+    is also the group of tokens that shares one capacity limit. Windows that do not fill a last
+    batch are left out.
     """
     windows_per_domain = p.eval_tokens_per_domain // p.context
     windows, domains = [], []
@@ -302,6 +311,15 @@ def heldout_batches(texts, p: Params):
 # Training and evaluation
 
 
+class TrainingLog(NamedTuple):
+    """Logged curves and wall-clock time of one training run."""
+
+    steps: list[int]          # logged step numbers, 1-based
+    load_cv: list[float]      # first-layer load CV of the batch at each logged step
+    train_loss: list[float]   # mean language-model loss since the previous logged step
+    seconds: float
+
+
 def coefficient_of_variation(counts):
     """Return std/mean of per-expert loads, with the population std (0 for a perfect balance)."""
     counts = counts.double()
@@ -309,10 +327,10 @@ def coefficient_of_variation(counts):
 
 
 def train(model, texts, p: Params, aux_loss_coef, label, progress):
-    """Train `model` in place and return its logged curves, final training loss and time."""
+    """Train `model` in place with AdamW and return its TrainingLog."""
     generator = torch.Generator().manual_seed(SEED)  # the same batches for both runs
     optimizer = torch.optim.AdamW(model.parameters(), lr=p.learning_rate)
-    logged_steps, load_cv, train_loss = [], [], []
+    log = TrainingLog([], [], [], 0.0)
     interval_losses = []
 
     started = time.perf_counter()
@@ -333,21 +351,22 @@ def train(model, texts, p: Params, aux_loss_coef, label, progress):
 
         if step == 1 or step % p.log_every == 0 or step == p.train_steps:
             first_layer_load = torch.bincount(routings[0].chosen.reshape(-1), minlength=p.n_experts)
-            logged_steps.append(step)
-            load_cv.append(coefficient_of_variation(first_layer_load))
-            train_loss.append(sum(interval_losses) / len(interval_losses))  # mean since the last log
-            final_train_loss = train_loss[-1]
+            log.steps.append(step)
+            log.load_cv.append(coefficient_of_variation(first_layer_load))
+            log.train_loss.append(sum(interval_losses) / len(interval_losses))
             interval_losses = []
             if progress is not None:
                 progress(step, p.train_steps, label)
 
-    seconds = time.perf_counter() - started
-    return logged_steps, load_cv, train_loss, final_train_loss, seconds
+    return log._replace(seconds=time.perf_counter() - started)
 
 
 @torch.no_grad()
 def evaluate(model, batches, p: Params):
-    """Return the held-out loss in nats per byte and each layer's (n_batches, B*T, k) choices."""
+    """Return the held-out loss in nats per byte and each layer's choices on the CPU.
+
+    The choices are one (n_batches, B*T, k) tensor per layer.
+    """
     inputs, targets, _ = batches
     model.eval()
     total_nats, chosen_per_layer = 0.0, [[] for _ in range(p.n_layers)]
@@ -355,7 +374,7 @@ def evaluate(model, batches, p: Params):
         logits, routings = model(x)
         total_nats += F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), y.reshape(-1), reduction="sum").item()
         for layer, routing in enumerate(routings):
-            chosen_per_layer[layer].append(routing.chosen)             # (B*T, k)
+            chosen_per_layer[layer].append(routing.chosen.cpu())       # (B*T, k)
     chosen = [torch.stack(c) for c in chosen_per_layer]               # n_layers x (n_batches, B*T, k)
     return total_nats / targets.numel(), chosen
 
@@ -369,16 +388,18 @@ def expert_shares(chosen, n_experts):
 def mutual_information_bits(joint_counts):
     """Return I(domain; expert) in bits from a (domains, experts) table of counts."""
     joint = joint_counts.double() / joint_counts.sum()
-    outer = joint.sum(dim=1, keepdim=True) * joint.sum(dim=0, keepdim=True)  # p(d) p(e)
+    independent = joint.sum(dim=1, keepdim=True) * joint.sum(dim=0, keepdim=True)  # p(d) p(e)
     nonzero = joint > 0
-    return (joint[nonzero] * torch.log2(joint[nonzero] / outer[nonzero])).sum().item()
+    return (joint[nonzero] * torch.log2(joint[nonzero] / independent[nonzero])).sum().item()
 
 
 def describe_token(window, position):
-    """Describe the byte at `position` of a held-out prose window with the text before it."""
+    """Describe the byte at `position` of a held-out prose window by the text before it."""
     text = bytes(window[: position + 1].tolist()).decode("utf-8", errors="replace")
+    # About 24 bytes of context, starting at a word boundary.
     before = text[:-1][-24:].replace("\n", " ")
-    return f'"{text[-1]}" after "...{before}" (held-out prose, routed by the first MoE layer)'
+    before = before.split(" ", 1)[-1].lstrip()
+    return f'the "{text[-1]}" after "…{before}" in held-out prose'
 
 
 @torch.no_grad()
@@ -386,7 +407,7 @@ def routing_example(model, batches, p: Params):
     """Route one real held-out prose byte with the trained first-layer router via `route_token`."""
     inputs, _, domains = batches
     window = inputs[0][domains[0][:, 0] == DOMAINS.index("prose")][0]     # (T,)
-    # The last letter of the window, so the token reads well on a slide and sees a long context.
+    # The window's last letter, so the token reads well on a slide and has a long context before it.
     position = max(i for i, b in enumerate(window.tolist()) if chr(b).isalpha())
 
     # Capture the input of the first MoE layer (the normalised hidden state) for that window.
@@ -412,12 +433,16 @@ def sig(value):
     return float(f"{value:.6g}")
 
 
-def summarise_run(model, batches, p: Params, aux_loss_coef, curves):
-    """Measure one trained model on the held-out batches."""
-    logged_steps, load_cv, train_loss, final_train_loss, seconds = curves
+def summarise_run(model, batches, p: Params, aux_loss_coef, log: TrainingLog):
+    """Measure one trained model on the held-out batches.
+
+    Returns the run's entry for `training.runs`, its dropped fractions per capacity factor, and
+    its per-domain expert shares with their mutual information.
+    """
     heldout_loss, chosen = evaluate(model, batches, p)
     first = chosen[0]                                                   # (n_batches, B*T, k)
-    share = expert_shares(first, p.n_experts)
+    layer_shares = [expert_shares(c, p.n_experts) for c in chosen]      # n_layers x (n_experts,)
+    share = layer_shares[0]
 
     # Capacity applies per held-out batch, the group of B*T tokens that is routed together.
     group_tokens = first.shape[1]
@@ -428,22 +453,24 @@ def summarise_run(model, batches, p: Params, aux_loss_coef, curves):
         dropped.append(1.0 - kept.double().mean().item())
 
     # Joint counts of (domain, expert) over top-k slots: each token adds one count per choice.
-    token_domain = batches[2].reshape(first.shape[0], -1)              # (n_batches, B*T)
+    token_domain = batches[2].cpu().reshape(first.shape[0], -1)        # (n_batches, B*T)
     slot_domain = token_domain[..., None].expand_as(first)             # (n_batches, B*T, k)
     joint = torch.zeros(len(DOMAINS), p.n_experts, dtype=torch.long)
-    joint.index_put_((slot_domain.reshape(-1), first.reshape(-1)), torch.ones(first.numel(), dtype=torch.long), accumulate=True)
+    ones = torch.ones(first.numel(), dtype=torch.long)
+    joint.index_put_((slot_domain.reshape(-1), first.reshape(-1)), ones, accumulate=True)
     domain_share = joint.double() / joint.sum(dim=1, keepdim=True)
 
     run = {
         "aux_loss_coef": aux_loss_coef,
         "expert_share": [sig(v) for v in share.tolist()],
-        "expert_share_by_layer": [[sig(v) for v in expert_shares(c, p.n_experts).tolist()] for c in chosen],
+        "expert_share_by_layer": [[sig(v) for v in s.tolist()] for s in layer_shares],
         "experts_under_1pct": int((share < 0.01).sum().item()),
-        "load_cv": [sig(v) for v in load_cv],
-        "train_loss": [sig(v) for v in train_loss],
-        "final_train_loss": sig(final_train_loss),
+        "experts_under_1pct_by_layer": [int((s < 0.01).sum().item()) for s in layer_shares],
+        "load_cv": [sig(v) for v in log.load_cv],
+        "train_loss": [sig(v) for v in log.train_loss],
+        "final_train_loss": sig(log.train_loss[-1]),
         "heldout_loss": sig(heldout_loss),
-        "seconds": round(seconds, 2),
+        "seconds": round(log.seconds, 2),
     }
     domains = {
         "share": [[sig(v) for v in row] for row in domain_share.tolist()],
@@ -456,6 +483,7 @@ def run(params: Params, *, device: str = "cpu", progress=None) -> dict:
     """Train the model without and with the balancing loss and measure routing on held-out text.
 
     `progress`, when given, is called as progress(step, total, label) at every logged step.
+    NOTE: only device="cpu" has been run. The statistics are computed on the CPU either way.
     """
     p = params
     random.seed(SEED)
@@ -468,12 +496,12 @@ def run(params: Params, *, device: str = "cpu", progress=None) -> dict:
     initial = MoELanguageModel(p).to(device)
     total_params, active_params = initial.count_parameters(p)
 
-    runs, dropped, domains, example, steps = {}, {}, {}, None, None
+    runs, dropped, domains, logged_steps, example = {}, {}, {}, [], None
     for name, coef in (("no_balance", 0.0), ("balanced", p.aux_loss_coef)):
         model = copy.deepcopy(initial)  # the same initial weights for both runs
-        curves = train(model, train_texts, p, coef, f"training {name}", progress)
-        steps = curves[0]
-        runs[name], dropped[name], domains[name] = summarise_run(model, batches, p, coef, curves)
+        log = train(model, train_texts, p, coef, f"training {name}", progress)
+        logged_steps = log.steps
+        runs[name], dropped[name], domains[name] = summarise_run(model, batches, p, coef, log)
         if name == "balanced":
             example = routing_example(model, batches, p)
 
@@ -489,7 +517,7 @@ def run(params: Params, *, device: str = "cpu", progress=None) -> dict:
         },
         "corpus": {d.name: {"bytes": len(d.train) + len(d.heldout), "source": d.source} for d in corpus},
         "routing_example": example,
-        "training": {"steps": steps, "runs": runs},
+        "training": {"steps": logged_steps, "runs": runs},
         "capacity": {"factors": list(p.capacity_factors), "dropped": dropped},
         "domains": {
             "names": list(DOMAINS),
@@ -498,3 +526,105 @@ def run(params: Params, *, device: str = "cpu", progress=None) -> dict:
             "specialisation_max": sig(math.log2(len(DOMAINS))),
         },
     }
+
+
+# -----------------------------------------------------------------------------
+# Output contract
+
+RUNS = ("no_balance", "balanced")
+
+
+def _array(items, length=None, min_items=1):
+    schema = {"type": "array", "items": items, "minItems": length or min_items}
+    if length is not None:
+        schema["maxItems"] = length
+    return schema
+
+
+def _object(properties):
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+def _per_run(schema):
+    return _object({name: schema for name in RUNS})
+
+
+def _output_schema(n_experts, top_k):
+    """Build the JSON Schema of run()'s output for a model with n_experts and top_k."""
+    number = {"type": "number"}
+    fraction = {"type": "number", "minimum": 0, "maximum": 1}
+    count = {"type": "integer", "minimum": 1}
+    shares = _array(fraction, n_experts)
+
+    training_run = _object({
+        "aux_loss_coef": {"type": "number", "minimum": 0},
+        "expert_share": {**shares, "description": "share of held-out top-k slots per expert, first MoE layer"},
+        "expert_share_by_layer": _array(shares),
+        "experts_under_1pct": {"type": "integer", "minimum": 0, "maximum": n_experts},
+        "experts_under_1pct_by_layer": _array({"type": "integer", "minimum": 0, "maximum": n_experts}),
+        "load_cv": {**_array({"type": "number", "minimum": 0}), "description": "std/mean of first-layer expert load per logged batch"},
+        "train_loss": {**_array(number), "description": "cross-entropy in nats per byte, mean since the previous logged step"},
+        "final_train_loss": number,
+        "heldout_loss": {"type": "number", "minimum": 0, "description": "cross-entropy in nats per byte"},
+        "seconds": {"type": "number", "minimum": 0},
+    })
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **_object({
+            "model": _object({
+                "n_experts": count,
+                "top_k": count,
+                "d_model": count,
+                "n_layers": count,
+                "context": count,
+                "parameters_total": count,
+                "parameters_active_per_token": count,
+            }),
+            "corpus": _object({
+                name: _object({"bytes": count, "source": {"type": "string", "minLength": 1}}) for name in DOMAINS
+            }),
+            "routing_example": _object({
+                "token": {"type": "string", "minLength": 1},
+                "logits": _array(number, n_experts),
+                "probs": shares,
+                "chosen": {**_array({"type": "integer", "minimum": 0, "maximum": n_experts - 1}, top_k), "uniqueItems": True},
+                "weights": _array(fraction, top_k),
+            }),
+            "training": _object({
+                "steps": _array(count),
+                "runs": _per_run(training_run),
+            }),
+            "capacity": _object({
+                "factors": _array({"type": "number", "exclusiveMinimum": 0}),
+                "dropped": {**_per_run(_array(fraction)), "description": "share of first-layer assignments dropped per factor"},
+            }),
+            "domains": _object({
+                "names": _array({"type": "string"}, len(DOMAINS)),
+                "share": {**_per_run(_array(shares, len(DOMAINS))), "description": "per domain, share of its top-k slots per expert"},
+                "specialisation": {**_per_run({"type": "number", "minimum": 0}), "description": "I(domain; expert) in bits over top-k slots"},
+                "specialisation_max": {"type": "number", "minimum": 0, "description": "log2(number of domains), the bound on I"},
+            }),
+        }),
+    }
+
+
+# The schema fixes array lengths for the default expert count and top-k, which QUICK shares.
+SCHEMA = _output_schema(Params().n_experts, Params().top_k)
+
+SAME_LENGTH = [
+    (
+        "training.steps",
+        "training.runs.no_balance.load_cv",
+        "training.runs.balanced.load_cv",
+        "training.runs.no_balance.train_loss",
+        "training.runs.balanced.train_loss",
+    ),
+    ("capacity.factors", "capacity.dropped.no_balance", "capacity.dropped.balanced"),
+    ("domains.names", "domains.share.no_balance", "domains.share.balanced"),
+    (
+        "training.runs.no_balance.expert_share_by_layer",
+        "training.runs.balanced.expert_share_by_layer",
+        "training.runs.no_balance.experts_under_1pct_by_layer",
+        "training.runs.balanced.experts_under_1pct_by_layer",
+    ),
+]

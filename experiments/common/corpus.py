@@ -1,4 +1,4 @@
-"""A mixed byte corpus of three domains that every Python install can build offline.
+"""A mixed byte corpus of three domains that a full CPython install can build offline.
 
 - "code": Python source of the standard library's public top-level modules.
 - "prose": the English text of the Python language reference that pydoc ships in
@@ -54,7 +54,10 @@ def stdlib_source(n_bytes: int) -> tuple[bytes, str]:
         used.append(path.name)
         total += len(data)
     if total < n_bytes:
-        raise ValueError(f"the stdlib modules in {stdlib} hold {total} bytes, fewer than the {n_bytes} requested")
+        raise ValueError(
+            f"the stdlib modules in {stdlib} contain {total} bytes, fewer than the {n_bytes} requested; "
+            "lower corpus_bytes_per_domain"
+        )
 
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     source = f"Python {version} standard library source ({used[0]} to {used[-1]}, {len(used)} modules)"
@@ -78,7 +81,10 @@ def language_reference_prose(n_bytes: int) -> tuple[bytes, str]:
 
     text = "\n\n".join(topics[key] for key in sorted(topics)).encode("utf-8")
     if len(text) < n_bytes:
-        raise ValueError(f"pydoc_data.topics holds {len(text)} bytes, fewer than the {n_bytes} requested")
+        raise ValueError(
+            f"pydoc_data.topics contains {len(text)} bytes, fewer than the {n_bytes} requested; "
+            "lower corpus_bytes_per_domain"
+        )
 
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     source = f"Python {version} language reference text (pydoc_data.topics)"

@@ -82,7 +82,7 @@ def build_deck(project: Project, deck: str, bundle: Bundle, *, formats=("html", 
     )
     report = DeckReport(deck, "up to date", charts=len(record.charts))
     if up_to_date:
-        log.info("skipped deck %s: up to date", deck)
+        log.debug("skipped deck %s: up to date", deck)
     else:
         reason = "forced" if force else ("inputs changed" if previous else "first build")
         log.info("building deck %s: %s", deck, reason)

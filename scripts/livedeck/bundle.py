@@ -22,6 +22,7 @@ FONTS = [
     ("source-sans-3", 600, "normal"),
     ("source-sans-3", 700, "normal"),
     ("jetbrains-mono", 400, "normal"),
+    ("jetbrains-mono", 600, "normal"),
 ]
 SUBSETS = ("latin", "latin-ext", "greek")
 

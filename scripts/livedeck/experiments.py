@@ -307,13 +307,13 @@ def refresh(project: Project, names: list[str] | None = None, *, force: bool = F
     for name in names or known:
         state = staleness(project, name, overrides)
         if not (state.stale or force):
-            log.info("skipped %s: up to date", name)
+            log.debug("skipped %s: up to date", name)
             decisions.append((name, "up to date", None))
             continue
         reason = "forced" if force and not state.stale else state.reason
         log.info("running %s: %s", name, reason)
         document = run_experiment(project, name, device=device)
         seconds = document["provenance"]["duration_s"]
-        log.info("re-ran %s: %s (%.1f s)", name, reason, seconds)
+        log.debug("re-ran %s: %s (%.1f s)", name, reason, seconds)
         decisions.append((name, f"re-ran: {reason}", seconds))
     return decisions

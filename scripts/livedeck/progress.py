@@ -14,15 +14,22 @@ class Progress:
         self.last_drawn = 0.0
         self.min_interval = min_interval
         self.drawn = False
+        self.label = None
+        self.phase_started = self.started
 
     def update(self, step: int, total: int, label: str = "") -> None:
         now = time.perf_counter()
+        if label != self.label:
+            # A new phase (say, the second of two trainings) counts its own steps, so its estimate starts afresh.
+            self.label = label
+            self.phase_started = now
         if now - self.last_drawn < self.min_interval and step < total:
             return
         self.last_drawn = now
         elapsed = now - self.started
         fraction = min(max(step / total, 0.0), 1.0) if total else 0.0
-        left = elapsed / fraction - elapsed if fraction > 0 else float("nan")
+        phase_elapsed = now - self.phase_started
+        left = phase_elapsed / fraction - phase_elapsed if fraction > 0 else float("nan")
         width = 24
         filled = int(round(fraction * width))
         bar = "#" * filled + "." * (width - filled)

@@ -13,8 +13,8 @@ MIN_PPI = 192
 def _slides(project, deck) -> list[int]:
     """Return, per slide of the deck's HTML, how many charts it holds."""
     html = (project.build / f"{deck}.html").read_text(encoding="utf-8")
-    body = html.split('data-marpit-svg', 1)[1] if "data-marpit-svg" in html else html
-    slides = re.split(r"<svg[^>]*data-marpit-svg", "<svg data-marpit-svg" + body)[1:]
+    body = html[html.index("<body") :]
+    slides = re.split(r"<svg[^>]*data-marpit-svg", body)[1:]
     return [slide.count('class="ld-chart-spec"') for slide in slides]
 
 

@@ -1,0 +1,34 @@
+"""Committed results match the current experiment code and parameters, and every quick mode validates."""
+
+import pytest
+
+from conftest import ROOT
+from livedeck import experiments
+from livedeck.paths import Project
+
+EXPERIMENTS = experiments.list_experiments(Project(ROOT))
+
+
+def _names(project):
+    return experiments.list_experiments(project)
+
+
+def test_committed_results_are_current(project):
+    overrides = experiments.load_overrides(project)
+    stale = [experiments.staleness(project, name, overrides) for name in _names(project)]
+    described = [f"{s.name}: {s.reason}" for s in stale if s.stale]
+    assert described == [], "stale results; run `make experiments` and commit experiments/results: " + "; ".join(described)
+
+
+def test_committed_results_are_full_runs(project):
+    for name in _names(project):
+        provenance = experiments.read_results(project, name)["provenance"]
+        assert provenance["quick"] is False, f"{name}: committed results come from a quick run"
+        assert provenance["input_hash"] == experiments.combined_hash(provenance["inputs"])
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_quick_mode_runs_and_validates(project, name):
+    document = experiments.run_experiment(project, name, quick=True)
+    assert document["provenance"]["quick"] is True
+    assert document["data"]

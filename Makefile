@@ -7,7 +7,9 @@ TOOL := $(VENV)/bin/python -m livedeck
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: slides html experiments experiments-force test check-results setup system-packages clean
+DECKS ?=
+
+.PHONY: screenshots slides html experiments experiments-force test check-results setup system-packages clean
 
 slides: setup
 	@$(TOOL) build
@@ -23,6 +25,11 @@ experiments-force: $(VENV_STAMP)
 
 check-results: $(VENV_STAMP)
 	@$(TOOL) check-results
+
+# Accept the current rendering of each slide as its baseline: `make screenshots` or `make screenshots DECKS=name`.
+screenshots: setup
+	@$(TOOL) build --no-experiments $(DECKS)
+	@$(TOOL) screenshots --update $(DECKS)
 
 test: setup
 	@$(VENV)/bin/python -m pytest

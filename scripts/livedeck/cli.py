@@ -48,6 +48,34 @@ def _command_check(project: Project, options) -> int:
     return 1 if stale else 0
 
 
+def _command_screenshots(project: Project, options) -> int:
+    from . import screenshots
+
+    decks = options.decks or project.decks()
+    results = {}
+    with screenshots.browser_session() as browser:
+        for deck in decks:
+            images = screenshots.render_slides(browser, project.build / f"{deck}.html")
+            if options.update:
+                changed = screenshots.update_baselines(project, deck, images)
+                listed = ", ".join(str(n) for n in changed) if changed else "none"
+                print(f"  deck {deck}: {len(images)} slides, baselines changed: {listed}")
+            else:
+                results[deck] = screenshots.check_deck(project, deck, images)
+    if options.update:
+        return 0
+    report = screenshots.write_report(project, results)
+    failed = {deck: differences for deck, differences in results.items() if differences}
+    for deck, differences in failed.items():
+        for difference in differences:
+            print(f"  deck {deck}, slide {difference.number}: {difference.reason}")
+    if failed:
+        print(f"report: {report}\naccept the new rendering with `make screenshots` if the change is intended")
+        return 1
+    print("  every slide matches its baseline")
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livedeck", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every decision and external command")
@@ -67,6 +95,11 @@ def make_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--quick", action="store_true", help="run the quick mode and validate it, writing nothing")
     run_parser.add_argument("--device", default="cpu", help="PyTorch device (default: cpu)")
     run_parser.set_defaults(handler=_command_experiments)
+
+    shots_parser = commands.add_parser("screenshots", help="compare each slide with its baseline screenshot")
+    shots_parser.add_argument("decks", nargs="*", help="decks to check (default: all)")
+    shots_parser.add_argument("--update", action="store_true", help="accept the current rendering as the new baselines")
+    shots_parser.set_defaults(handler=_command_screenshots)
 
     check_parser = commands.add_parser("check-results", help="exit 1 if a committed results file is stale")
     check_parser.set_defaults(handler=_command_check)

@@ -26,7 +26,7 @@ log = logging.getLogger("livedeck.build")
 
 @dataclass
 class DeckReport:
-    """What the build did for one deck, for the closing summary."""
+    """The outcome of building one deck, for the closing summary."""
 
     name: str
     action: str
@@ -84,7 +84,12 @@ def build_deck(project: Project, deck: str, bundle: Bundle, *, formats=("html", 
     if up_to_date:
         log.debug("skipped deck %s: up to date", deck)
     else:
-        reason = "forced" if force else ("inputs changed" if previous else "first build")
+        if force:
+            reason = "forced"
+        elif previous:
+            reason = "inputs changed"
+        else:
+            reason = "first build"
         log.info("building deck %s: %s", deck, reason)
         write_text_atomic(markdown_path, markdown)
         chromium = find_chromium()

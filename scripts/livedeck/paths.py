@@ -1,4 +1,4 @@
-"""Where the project's inputs and outputs live, relative to the repository root."""
+"""Locations of the project's inputs and outputs, relative to the repository root."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +67,7 @@ class Project:
 
 
 def find_root(start: Path | None = None) -> Path:
-    """Return the nearest folder at or above `start` that holds a `slides/` folder and a Makefile."""
+    """Return the nearest folder at or above `start` that contains a `slides/` folder and a pyproject.toml."""
     here = (start or Path.cwd()).resolve()
     for folder in [here, *here.parents]:
         if (folder / "slides").is_dir() and (folder / "pyproject.toml").is_file():

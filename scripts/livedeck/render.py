@@ -33,7 +33,7 @@ CHART_TYPES = {"bar", "line", "scatter", "bubble", "pie", "doughnut", "radar", "
 
 @dataclass
 class RenderRecord:
-    """What a render used and placed: experiments read, and each chart with where it was defined."""
+    """The record of one render: the experiments it read, and each chart with the template line that placed it."""
 
     experiments: set[str] = field(default_factory=set)
     used_published: bool = False

@@ -22,8 +22,8 @@ CHROMIUM_CANDIDATES = (
     "/usr/bin/google-chrome-stable",
 )
 
-# Chromium talks to Google services in the background unless told not to; on a machine without a
-# network those attempts only add noise and delay.
+# Unless these flags disable it, Chromium contacts Google services in the background. On a machine
+# without a network those attempts only add noise and delay.
 CHROMIUM_ARGS = (
     "--no-sandbox",
     "--disable-gpu",

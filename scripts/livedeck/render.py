@@ -6,7 +6,7 @@ Jinja runs with undefined names as errors. Templates see:
 - `published`: the cited figures of `experiments/published.yaml`;
 - `chart(id, type, ...)` and `dataset(label, data, ...)`: place a Chart.js chart;
 - `source(experiment, function)`: the source of a function from an experiment, as a code block;
-- filters `pct`, `num` and `thousands` to print numbers from results in text.
+- filters `pct`, `num`, `thousands`, `billions` and `gigabytes` to print numbers from results in text.
 """
 
 import ast
@@ -209,6 +209,16 @@ def format_thousands(value) -> str:
     return f"{int(round(float(value))):,}"
 
 
+def format_billions(value, digits: int = 1) -> str:
+    """Print a count in billions, as parameter counts are usually given: 46702792704 -> 46.7B."""
+    return f"{float(value) / 1e9:.{digits}f}B"
+
+
+def format_gigabytes(value, digits: int = 1) -> str:
+    """Print a byte count in gigabytes of 10^9 bytes: 2147483648 -> 2.1 GB."""
+    return f"{float(value) / 1e9:.{digits}f} GB"
+
+
 class DeckEnvironment(jinja2.Environment):
     """Jinja where `a.b` on a dict reads the key `b` first, so result keys like `values` or `items`
     mean the data, not the dict method of that name."""
@@ -230,6 +240,8 @@ def make_environment(project: Project) -> jinja2.Environment:
     environment.filters["pct"] = format_percent
     environment.filters["num"] = format_number
     environment.filters["thousands"] = format_thousands
+    environment.filters["billions"] = format_billions
+    environment.filters["gigabytes"] = format_gigabytes
     return environment
 
 

@@ -145,3 +145,23 @@ def test_interrupted_build_leaves_no_partial_outputs(small):
     assert (small.build / "talk.html").read_bytes() == html_before
     assert (small.build / "talk.pdf").read_bytes() == pdf_before
     assert list(small.build.glob(".*.tmp")) == []
+
+
+def test_failed_pdf_keeps_both_previous_outputs(small, tmp_path):
+    run_tool(small, "build")
+    html_before = (small.build / "talk.html").read_bytes()
+    pdf_before = (small.build / "talk.pdf").read_bytes()
+    write_results(small, title="A title no output may show")
+    not_a_browser = tmp_path / "not-a-browser"
+    not_a_browser.write_text("#!/bin/sh\nexit 1\n")
+    not_a_browser.chmod(0o755)
+
+    result = run_tool(small, "build", env={"CHROME_PATH": str(not_a_browser)}, check=False)
+    assert result.returncode == 2
+    assert "Marp CLI failed while writing build/talk.pdf" in result.stderr
+    assert (small.build / "talk.html").read_bytes() == html_before
+    assert (small.build / "talk.pdf").read_bytes() == pdf_before
+
+    rebuilt = run_tool(small, "build")
+    assert "built" in rebuilt.stdout
+    assert "A title no output may show" in (small.build / "talk.html").read_text()

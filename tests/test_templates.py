@@ -129,3 +129,20 @@ def test_source_is_the_function_as_written(scratch):
     with pytest.raises(LivedeckError) as caught:
         extract_source(scratch, "demo", "missing")
     assert "Box, helper" in caught.value.message
+
+
+def test_results_text_is_escaped(deck):
+    results = {**RESULTS, "data": {**RESULTS["data"], "token": "<img src=x onerror=alert(1)>"}}
+    (deck.project.results / "demo.json").write_text(json.dumps(results))
+    name = deck("Token: {{ results.demo.token }}\n")
+    markdown, _ = render_deck(deck.project, name)
+    assert "<img" not in markdown
+    assert "&lt;img src=x onerror=alert(1)&gt;" in markdown
+
+
+def test_unknown_theme_is_named(scratch):
+    (scratch.slides / "talk.md.j2").write_text("---\nmarp: true\ntheme: livedek\n---\n\n# Title\n")
+    with pytest.raises(LivedeckError) as caught:
+        render_deck(scratch, "talk")
+    assert "livedek" in caught.value.message
+    assert "livedeck" in caught.value.message

@@ -44,9 +44,8 @@ def _deck_digest(markdown: str, bundle: Bundle, project: Project, formats: tuple
     return hasher.hexdigest()
 
 
-def _marp_output(project: Project, deck: str, markdown_path: Path, bundle: Bundle, target: Path, chromium: str) -> None:
-    """Have Marp write one output (HTML or PDF, by `target`'s suffix) to a temporary file, then rename it."""
-    tmp = temporary_path(target, suffix=target.suffix)
+def _marp_output(project: Project, markdown_path: Path, bundle: Bundle, target: Path, tmp: Path, chromium: str) -> None:
+    """Have Marp write one output (HTML or PDF, by `target`'s suffix) to the temporary file `tmp`."""
     args = [
         "--no-config-file",
         "--html",
@@ -57,11 +56,7 @@ def _marp_output(project: Project, deck: str, markdown_path: Path, bundle: Bundl
     if target.suffix == ".pdf":
         args.append("--pdf")
     env = {"LIVEDECK_RUNTIME": str(bundle.runtime_js), "CHROME_PATH": chromium}
-    try:
-        run_marp(project, [*args, "--", str(markdown_path)], env=env, what=project.relative(target))
-        publish(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    run_marp(project, [*args, "--", str(markdown_path)], env=env, what=project.relative(target))
 
 
 def build_deck(project: Project, deck: str, bundle: Bundle, *, formats=("html", "pdf"), force=False) -> DeckReport:
@@ -93,13 +88,23 @@ def build_deck(project: Project, deck: str, bundle: Bundle, *, formats=("html", 
         log.info("building deck %s: %s", deck, reason)
         write_text_atomic(markdown_path, markdown)
         chromium = find_chromium()
-        with ThreadPoolExecutor(max_workers=len(targets)) as pool:
-            futures = [
-                pool.submit(_marp_output, project, deck, markdown_path, bundle, target, chromium)
-                for target in targets.values()
-            ]
-            for future in futures:
-                future.result()
+        # The old state goes first, so an interrupted build is never taken for an up-to-date one.
+        state_path.unlink(missing_ok=True)
+        temporaries = {target: temporary_path(target, suffix=target.suffix) for target in targets.values()}
+        try:
+            with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+                futures = [
+                    pool.submit(_marp_output, project, markdown_path, bundle, target, tmp, chromium)
+                    for target, tmp in temporaries.items()
+                ]
+                for future in futures:
+                    future.result()
+            # Only when every format succeeded are they renamed into place, so HTML and PDF never disagree.
+            for target, tmp in temporaries.items():
+                publish(tmp, target)
+        finally:
+            for tmp in temporaries.values():
+                tmp.unlink(missing_ok=True)
         write_json_atomic(
             state_path,
             {"digest": digest, "experiments": sorted(record.experiments), "charts": record.charts},

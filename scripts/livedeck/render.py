@@ -21,6 +21,7 @@ from pathlib import Path
 
 import jinja2
 import yaml
+from markupsafe import Markup, escape
 
 from .errors import LivedeckError
 from .experiments import read_results
@@ -28,6 +29,8 @@ from .paths import Project
 from .tracked import TrackedDict, source_of, track
 
 CHART_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# The project's theme and the themes built into Marp Core.
+KNOWN_THEMES = {"livedeck", "default", "gaia", "uncover"}
 CHART_TYPES = {"bar", "line", "scatter", "bubble", "pie", "doughnut", "radar", "polarArea"}
 
 
@@ -159,7 +162,7 @@ class ChartMacros:
 
         attribute = html.escape
         caption_html = f"<figcaption>{html.escape(str(caption))}</figcaption>" if caption else ""
-        return (
+        return Markup(
             f'<figure class="ld-chart" data-chart-id="{chart_id}" style="width:{int(width)}px">'
             f'<canvas id="chart-{chart_id}" width="{int(width)}" height="{int(height)}" '
             f'style="width:{int(width)}px;height:{int(height)}px" role="img" aria-label="{attribute(str(label))}"></canvas>'
@@ -229,8 +232,19 @@ class DeckEnvironment(jinja2.Environment):
         return super().getattr(obj, attribute)
 
 
+def escape_output(value):
+    """Escape text printed into a slide, so a results string like `<script>` shows as text.
+
+    Macro output (charts, code blocks) is Markup and passes through unchanged.
+    """
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return escape(value)
+    return value
+
+
 def make_environment(project: Project) -> jinja2.Environment:
     environment = DeckEnvironment(
+        finalize=escape_output,
         loader=jinja2.FileSystemLoader(str(project.slides)),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -273,7 +287,7 @@ def check_front_matter(project: Project, template_path: Path, markdown: str) -> 
             "invalid-front-matter", f"{project.relative(template_path)} line 1: front matter starts with --- but never ends"
         )
     try:
-        yaml.safe_load(markdown[4:end])
+        front = yaml.safe_load(markdown[4:end]) or {}
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 2 if mark else 1
@@ -281,6 +295,13 @@ def check_front_matter(project: Project, template_path: Path, markdown: str) -> 
             "invalid-front-matter",
             f"{project.relative(template_path)} line {line}: invalid front matter YAML: {getattr(error, 'problem', error)}",
         ) from None
+    theme = front.get("theme") if isinstance(front, dict) else None
+    if theme is not None and theme not in KNOWN_THEMES:
+        raise LivedeckError(
+            "invalid-front-matter",
+            f"{project.relative(template_path)}: front matter sets theme {theme!r}, which does not exist; "
+            f"use one of: {', '.join(sorted(KNOWN_THEMES))}",
+        )
 
 
 def render_deck(project: Project, deck: str) -> tuple[str, RenderRecord]:
@@ -298,7 +319,7 @@ def render_deck(project: Project, deck: str) -> tuple[str, RenderRecord]:
         "published": track(published, "published:"),
         "chart": macros.chart,
         "dataset": macros.dataset,
-        "source": lambda experiment, name: "```python\n" + extract_source(project, experiment, name) + "\n```",
+        "source": lambda experiment, name: Markup("```python\n" + extract_source(project, experiment, name) + "\n```"),
     }
     try:
         template = environment.get_template(template_name)

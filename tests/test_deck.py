@@ -7,6 +7,7 @@ import shutil
 import pytest
 import yaml
 
+from livedeck.screenshots import show_slide
 from livedeck.tracked import resolve
 
 # For every chart spec on the page: whether a Chart exists, its data, and whether each data
@@ -146,10 +147,7 @@ def test_no_slide_overflows(built_decks, project, open_deck):
         count = page.evaluate("document.querySelectorAll('svg[data-marpit-svg]').length")
         problems = []
         for number in range(1, count + 1):
-            page.evaluate(f"location.hash = '#{number}'")
-            page.wait_for_function(
-                f"document.querySelector('svg.bespoke-marp-active') === document.querySelectorAll('svg[data-marpit-svg]')[{number - 1}]"
-            )
+            show_slide(page, number)
             state = page.evaluate(OVERFLOW)
             if state["scrolls"] or state["outside"]:
                 problems.append(f"slide {number}: {state['outside'][:5]}{' (content taller than slide)' if state['scrolls'] else ''}")

@@ -5,6 +5,7 @@ import dataclasses
 import jsonschema
 import pytest
 
+from livedeck.validate import lookup
 from experiments import model_sizes
 from experiments.model_sizes import (
     ARCHITECTURES,
@@ -177,12 +178,6 @@ def test_params_reject_zero_context():
 @pytest.fixture(scope="module")
 def output():
     return model_sizes.run(QUICK)
-
-
-def lookup(data, dotted):
-    for key in dotted.split("."):
-        data = data[key]
-    return data
 
 
 def test_output_matches_schema(output):

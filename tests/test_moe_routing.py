@@ -7,6 +7,7 @@ import jsonschema
 import pytest
 import torch
 
+from livedeck.validate import lookup
 from experiments import moe_routing
 from experiments.common.corpus import arithmetic_text, load_corpus
 from experiments.moe_routing import (
@@ -215,12 +216,6 @@ def test_arithmetic_lines_are_correct():
 @pytest.fixture(scope="module")
 def quick_output():
     return moe_routing.run(QUICK)
-
-
-def lookup(data, dotted):
-    for key in dotted.split("."):
-        data = data[key]
-    return data
 
 
 def numbers_in(value, path="data"):

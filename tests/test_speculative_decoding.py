@@ -4,6 +4,7 @@ import jsonschema
 import numpy as np
 import pytest
 
+from livedeck.validate import lookup
 from experiments import speculative_decoding
 from experiments.speculative_decoding import (
     QUICK,
@@ -139,12 +140,6 @@ def quick_output():
 @pytest.fixture(scope="module")
 def full_output():
     return speculative_decoding.run(Params())
-
-
-def lookup(data, dotted):
-    for key in dotted.split("."):
-        data = data[key]
-    return data
 
 
 def within_sampling_error(output):

@@ -21,13 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
-
 from .errors import LivedeckError
-from .fileio import write_json_atomic
+from .fileio import read_yaml, write_json_atomic
 from .paths import Project
 from .progress import Progress
-from .validate import validate_output
+from .validate import plain_data, validate_output
 
 log = logging.getLogger("livedeck.experiments")
 
@@ -92,12 +90,7 @@ def load_overrides(project: Project) -> dict[str, dict]:
     """Read `experiments/params.yaml`: per experiment, the parameters that differ from its defaults."""
     if not project.params.is_file():
         return {}
-    try:
-        loaded = yaml.safe_load(project.params.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise LivedeckError("invalid-params", f"{project.relative(project.params)}{where}: invalid YAML: {error}") from None
+    loaded = read_yaml(project.params, project.relative(project.params), "invalid-params") or {}
     if not isinstance(loaded, dict) or not all(isinstance(v, dict) for v in loaded.values()):
         raise LivedeckError(
             "invalid-params",
@@ -266,7 +259,7 @@ def run_experiment(project: Project, name: str, *, quick: bool = False, device: 
         "experiment": name,
         "data": data,
         "provenance": {
-            "params": _plain(dataclasses.asdict(params)),
+            "params": plain_data(dataclasses.asdict(params)),
             "quick": quick,
             "seed": module.SEED,
             "device": device,
@@ -282,14 +275,6 @@ def run_experiment(project: Project, name: str, *, quick: bool = False, device: 
     if target is not None:
         write_json_atomic(target, document)
     return document
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
 
 
 def refresh(project: Project, names: list[str] | None = None, *, force: bool = False, device: str = "cpu") -> list[tuple[str, str, float | None]]:

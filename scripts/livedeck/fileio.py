@@ -5,6 +5,10 @@ import os
 import tempfile
 from pathlib import Path
 
+import yaml
+
+from .errors import LivedeckError
+
 
 def temporary_path(target: Path, suffix: str = "") -> Path:
     """Return a fresh, unique path next to `target` for writing before a rename.
@@ -40,6 +44,16 @@ def write_bytes_atomic(target: Path, data: bytes) -> None:
 
 def write_text_atomic(target: Path, text: str) -> None:
     write_bytes_atomic(target, text.encode("utf-8"))
+
+
+def read_yaml(path: Path, shown_as: str, code: str):
+    """Parse a YAML file; a syntax error raises LivedeckError with `shown_as` and the line."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise LivedeckError(code, f"{shown_as}{where}: invalid YAML: {error}") from None
 
 
 def write_json_atomic(target: Path, value) -> None:

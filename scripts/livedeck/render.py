@@ -25,8 +25,10 @@ from markupsafe import Markup, escape
 
 from .errors import LivedeckError
 from .experiments import read_results
+from .fileio import read_yaml
 from .paths import Project
 from .tracked import TrackedDict, source_of, track
+from .validate import plain_data
 
 CHART_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # The project's theme and the themes built into Marp Core.
@@ -39,7 +41,6 @@ class RenderRecord:
     """The record of one render: the experiments it read, and each chart with the template line that placed it."""
 
     experiments: set[str] = field(default_factory=set)
-    used_published: bool = False
     charts: dict[str, str] = field(default_factory=dict)
 
 
@@ -71,12 +72,7 @@ def load_published(project: Project) -> dict:
     path = project.published
     if not path.is_file():
         return {}
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise LivedeckError("invalid-published", f"{project.relative(path)}{where}: invalid YAML: {error}") from None
+    loaded = read_yaml(path, project.relative(path), "invalid-published") or {}
     for key, entry in loaded.items():
         if not isinstance(entry, dict) or not entry.get("source"):
             raise LivedeckError(
@@ -108,14 +104,6 @@ def _json_for_script(value) -> str:
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
     )
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
 
 
 class ChartMacros:
@@ -154,8 +142,8 @@ class ChartMacros:
         }
         spec = {
             "type": chart_type,
-            "data": {"labels": _plain(labels) if labels is not None else None, "datasets": _plain(datasets)},
-            "options": _plain(options or {}),
+            "data": {"labels": plain_data(labels) if labels is not None else None, "datasets": plain_data(datasets)},
+            "options": plain_data(options or {}),
         }
         if spec["data"]["labels"] is None:
             del spec["data"]["labels"]
@@ -332,5 +320,4 @@ def render_deck(project: Project, deck: str) -> tuple[str, RenderRecord]:
         raise _render_error(project, template_name, error) from None
 
     check_front_matter(project, template_path, markdown)
-    record.used_published = "published:" in markdown
     return markdown, record

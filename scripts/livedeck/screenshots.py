@@ -64,8 +64,9 @@ def browser_session():
             browser.close()
 
 
-def render_slides(browser, html_path: Path) -> list[Image.Image]:
-    """Return one 1280x720 RGB image per slide of a built deck, in slide order."""
+@contextmanager
+def deck_page(browser, html_path: Path):
+    """Open a built deck at 1280x720 in a new context and wait until every chart has drawn."""
     if not html_path.is_file():
         raise LivedeckError("missing-output", f"{html_path} not found; run `make slides` first")
     context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, reduced_motion="reduce")
@@ -73,23 +74,37 @@ def render_slides(browser, html_path: Path) -> list[Image.Image]:
         page = context.new_page()
         page.goto(html_path.resolve().as_uri())
         page.wait_for_function("document.documentElement.dataset.chartsReady === 'true'", timeout=30_000)
-        page.evaluate("document.fonts.ready.then(() => true)")
-        page.add_style_tag(content=HIDE_CONTROLS)
-        count = page.evaluate("document.querySelectorAll('svg[data-marpit-svg]').length")
-        images = []
-        for number in range(1, count + 1):
-            page.evaluate(f"location.hash = '#{number}'")
-            page.wait_for_function(
-                "(n) => document.querySelector('svg.bespoke-marp-active') === "
-                "document.querySelectorAll('svg[data-marpit-svg]')[n - 1]",
-                arg=number,
-            )
-            # Two animation frames: the first applies the slide change, the second paints it.
-            page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
-            images.append(Image.open(io.BytesIO(page.screenshot())).convert("RGB"))
-        return images
+        yield page
     finally:
         context.close()
+
+
+def slide_count(page) -> int:
+    return page.evaluate("document.querySelectorAll('svg[data-marpit-svg]').length")
+
+
+def show_slide(page, number: int) -> None:
+    """Make slide `number` (from 1) the active one in Marp's viewer and wait until it is painted."""
+    page.evaluate(f"location.hash = '#{number}'")
+    page.wait_for_function(
+        "(n) => document.querySelector('svg.bespoke-marp-active') === "
+        "document.querySelectorAll('svg[data-marpit-svg]')[n - 1]",
+        arg=number,
+    )
+    # Two animation frames: the first applies the slide change, the second paints it.
+    page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
+def render_slides(browser, html_path: Path) -> list[Image.Image]:
+    """Return one 1280x720 RGB image per slide of a built deck, in slide order."""
+    with deck_page(browser, html_path) as page:
+        page.evaluate("document.fonts.ready.then(() => true)")
+        page.add_style_tag(content=HIDE_CONTROLS)
+        images = []
+        for number in range(1, slide_count(page) + 1):
+            show_slide(page, number)
+            images.append(Image.open(io.BytesIO(page.screenshot())).convert("RGB"))
+        return images
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -273,21 +288,9 @@ CHART_BOXES = """
 
 def chart_boxes(browser, html_path: Path) -> list[list[dict]]:
     """Return, per slide, each chart's id and its box in screenshot pixels."""
-    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, reduced_motion="reduce")
-    try:
-        page = context.new_page()
-        page.goto(html_path.resolve().as_uri())
-        page.wait_for_function("document.documentElement.dataset.chartsReady === 'true'", timeout=30_000)
-        count = page.evaluate("document.querySelectorAll('svg[data-marpit-svg]').length")
+    with deck_page(browser, html_path) as page:
         boxes = []
-        for number in range(1, count + 1):
-            page.evaluate(f"location.hash = '#{number}'")
-            page.wait_for_function(
-                "(n) => document.querySelector('svg.bespoke-marp-active') === "
-                "document.querySelectorAll('svg[data-marpit-svg]')[n - 1]",
-                arg=number,
-            )
+        for number in range(1, slide_count(page) + 1):
+            show_slide(page, number)
             boxes.append(page.evaluate(CHART_BOXES))
         return boxes
-    finally:
-        context.close()

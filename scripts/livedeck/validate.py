@@ -29,6 +29,15 @@ def _walk(value, parts=()) -> Iterator[tuple[tuple, object]]:
             yield from _walk(item, parts + (index,))
 
 
+def plain_data(value):
+    """Return `value` with tuples and dict or list subclasses turned into plain dicts and lists."""
+    if isinstance(value, dict):
+        return {key: plain_data(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_data(item) for item in value]
+    return value
+
+
 def lookup(data, dotted: str):
     """Return the value at a dotted path such as `training.steps`; raise KeyError naming the missing key."""
     value = data

@@ -75,10 +75,9 @@ HOSTILE = "</script><script>alert(1)</script><b>bold</b>"
 
 def test_hostile_label_stays_inside_json(deck):
     name = deck(
+        f"{{% set hostile = {HOSTILE!r} %}}"
         "{{ chart('values', 'bar', labels=results.demo.names, "
-        "datasets=[dataset(label, results.demo.values)], label=label, caption=label) }}\n".replace(
-            "label)", "'" + HOSTILE + "')"
-        ).replace("(label,", "('" + HOSTILE + "',").replace("=label,", "='" + HOSTILE + "',")
+        "datasets=[dataset(hostile, results.demo.values)], label=hostile, caption=hostile) }}\n"
     )
     markdown, _ = render_deck(deck.project, name)
     assert markdown.count("<script") == 1, "a label opened a script element"
@@ -118,6 +117,12 @@ def test_number_filters(deck):
     name = deck("{{ results.demo.share | pct }} {{ results.demo.values[0] | num(1) }} {{ 1234567 | thousands }}\n")
     markdown, _ = render_deck(deck.project, name)
     assert "12.5% 1.5 1,234,567" in markdown
+
+
+def test_size_filters(deck):
+    name = deck("{{ 46702792704 | billions }} {{ 2147483648 | gigabytes }}\n")
+    markdown, _ = render_deck(deck.project, name)
+    assert "46.7B 2.1 GB" in markdown
 
 
 def test_source_is_the_function_as_written(scratch):

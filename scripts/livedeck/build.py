@@ -56,7 +56,7 @@ def _marp_output(project: Project, markdown_path: Path, bundle: Bundle, target: 
     if target.suffix == ".pdf":
         args.append("--pdf")
     env = {"LIVEDECK_RUNTIME": str(bundle.runtime_js), "CHROME_PATH": chromium}
-    run_marp(project, [*args, "--", str(markdown_path)], env=env, what=project.relative(target))
+    run_marp(project, [*args, "--", str(markdown_path)], env=env, output_name=project.relative(target))
 
 
 def build_deck(project: Project, deck: str, bundle: Bundle, *, formats=("html", "pdf"), force=False) -> DeckReport:

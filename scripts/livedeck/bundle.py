@@ -38,11 +38,11 @@ class Bundle:
     digest: str
 
 
-def _require(path: Path, what: str) -> Path:
+def _require(path: Path, description: str) -> Path:
     if not path.is_file():
         raise LivedeckError(
             "missing-node-modules",
-            f"{what} not found at {path}; run `npm ci` in the project folder (or `make setup`) to install it",
+            f"{description} not found at {path}; run `npm ci` in the project folder (or `make setup`) to install it",
         )
     return path
 
@@ -50,8 +50,8 @@ def _require(path: Path, what: str) -> Path:
 def font_faces(project: Project) -> str:
     """Return @font-face rules with the font files inlined as data URLs.
 
-    `font-display: block` keeps text invisible for the instant a font takes to decode instead of
-    drawing it in a fallback font, so no screenshot or chart ever shows another machine's font.
+    `font-display: block` keeps text invisible while a font decodes (milliseconds for a data URL)
+    instead of drawing it in a fallback font that depends on the machine.
     """
     rules = []
     for package, weight, style in FONTS:

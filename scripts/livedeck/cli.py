@@ -10,9 +10,6 @@ from .build import build, summary
 from .errors import LivedeckError
 from .paths import Project, find_root
 
-log = logging.getLogger("livedeck")
-
-
 def _command_build(project: Project, options) -> int:
     started = time.perf_counter()
     formats = ("html",) if options.no_pdf else ("html", "pdf")

@@ -1,4 +1,5 @@
-"""Atomic writes: a reader never sees a half-written output, and a failed step keeps the old one."""
+"""File helpers: atomic writes, so a reader never sees a half-written output and a failed step
+keeps the old one, and YAML reading whose errors give the line."""
 
 import json
 import os
@@ -13,7 +14,7 @@ from .errors import LivedeckError
 def temporary_path(target: Path, suffix: str = "") -> Path:
     """Return a fresh, unique path next to `target` for writing before a rename.
 
-    The name carries the process id and a random part, so parallel builds never share a file.
+    mkstemp creates the file with a random name, so parallel builds never share one.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)

@@ -47,10 +47,6 @@ class Project:
         return self.root / "build"
 
     @property
-    def tmp(self) -> Path:
-        return self.build / ".tmp"
-
-    @property
     def state(self) -> Path:
         return self.build / ".state"
 
@@ -68,8 +64,8 @@ class Project:
 
 def find_root(start: Path | None = None) -> Path:
     """Return the nearest folder at or above `start` that contains a `slides/` folder and a pyproject.toml."""
-    here = (start or Path.cwd()).resolve()
-    for folder in [here, *here.parents]:
+    start_folder = (start or Path.cwd()).resolve()
+    for folder in [start_folder, *start_folder.parents]:
         if (folder / "slides").is_dir() and (folder / "pyproject.toml").is_file():
             return folder
-    return here
+    return start_folder

@@ -201,12 +201,12 @@ def format_thousands(value) -> str:
 
 
 def format_billions(value, digits: int = 1) -> str:
-    """Print a count in billions, as parameter counts are usually given: 46702792704 -> 46.7B."""
+    """Format a count in billions, as parameter counts are usually given: 46702792704 -> 46.7B."""
     return f"{float(value) / 1e9:.{digits}f}B"
 
 
 def format_gigabytes(value, digits: int = 1) -> str:
-    """Print a byte count in gigabytes of 10^9 bytes: 2147483648 -> 2.1 GB."""
+    """Format a byte count in gigabytes of 10^9 bytes: 2147483648 -> 2.1 GB."""
     return f"{float(value) / 1e9:.{digits}f} GB"
 
 

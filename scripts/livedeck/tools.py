@@ -83,7 +83,7 @@ def marp_command(project: Project) -> list[str]:
     return [node, str(cli)]
 
 
-def run_marp(project: Project, args: list[str], *, env: dict[str, str], what: str) -> None:
+def run_marp(project: Project, args: list[str], *, env: dict[str, str], output_name: str) -> None:
     """Run Marp CLI with `args`; a failure raises an error with Marp's own message."""
     command = marp_command(project) + args
     log.debug("running %s", " ".join(command))
@@ -102,4 +102,4 @@ def run_marp(project: Project, args: list[str], *, env: dict[str, str], what: st
         raise
     if process.returncode != 0:
         output = "\n".join(line for line in (stderr + stdout).splitlines() if line.strip())
-        raise LivedeckError("marp-failed", f"Marp CLI failed while writing {what} (exit code {process.returncode}):\n{output}")
+        raise LivedeckError("marp-failed", f"Marp CLI failed while writing {output_name} (exit code {process.returncode}):\n{output}")

@@ -127,6 +127,13 @@ def test_chart_data_equals_results(lecture_states, project):
             assert sources["datasets"], f"{where}: no datasets"
             for index, (source, data) in enumerate(zip(sources["datasets"], chart["datasets"])):
                 assert source, f"{where}: dataset {index} does not come from a results file or published.yaml"
+                if isinstance(source, list):
+                    # Point data: each point's x and y name their own paths.
+                    assert len(data) == len(source), f"{where}: dataset {index} has {len(data)} points for {len(source)} sources"
+                    for point, paths in zip(data, source):
+                        for axis, path in paths.items():
+                            assert _same(point[axis], resolve(documents, path)), f"{where}: dataset {index}, {axis} differs from {path}"
+                    continue
                 expected = resolve(documents, source)
                 assert _same(data, expected), f"{where}: dataset {index} differs from {source}"
             if sources["labels"]:

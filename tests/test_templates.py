@@ -95,6 +95,27 @@ def test_chart_records_its_sources(deck):
     assert record.experiments == {"demo"}
 
 
+def _sources(markdown):
+    return json.loads(re.search(r'data-sources="([^"]*)"', markdown).group(1).replace("&quot;", '"'))
+
+
+def test_point_data_records_both_coordinates(deck):
+    name = deck(
+        "{{ chart('points', 'scatter', datasets=[dataset('p', [{'x': results.demo.share, 'y': results.demo.values[1]}])], label='Points') }}\n"
+    )
+    markdown, _ = render_deck(deck.project, name)
+    assert _sources(markdown)["datasets"] == [[{"x": "demo:share", "y": "demo:values[1]"}]]
+
+
+def test_computed_values_have_no_source(deck):
+    # Arithmetic in a template makes new numbers; the deck check then rejects the chart.
+    name = deck(
+        "{{ chart('points', 'scatter', datasets=[dataset('p', [{'x': results.demo.share * 2, 'y': results.demo.share}])], label='Points') }}\n"
+    )
+    markdown, _ = render_deck(deck.project, name)
+    assert _sources(markdown)["datasets"] == [None]
+
+
 def test_duplicate_chart_ids_name_both_places(deck):
     line = "{{ chart('values', 'bar', datasets=[dataset('v', results.demo.values)], label='Values') }}\n"
     name = deck(line + "\n---\n\n" + line)

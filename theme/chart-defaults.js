@@ -324,7 +324,44 @@
       state.rendered = true;
       applyAnimationPolicy(chart);
     },
+
+    // A data point written as {x, y, label} gets its label drawn beside it,
+    // so a scatter of a few named models reads without a tooltip or a legend
+    // entry per point.
+    afterDatasetsDraw(chart) {
+      drawPointLabels(chart);
+    },
   };
+
+  function drawPointLabels(chart) {
+    const context = chart.ctx;
+    const area = chart.chartArea;
+    const font = ChartJs.helpers.toFont(ChartJs.defaults.font);
+
+    context.save();
+    context.font = font.string;
+    context.fillStyle = ChartJs.defaults.color;
+    context.textBaseline = 'middle';
+    chart.data.datasets.forEach((dataset, datasetIndex) => {
+      if (!chart.isDatasetVisible(datasetIndex)) {
+        return;
+      }
+      const elements = chart.getDatasetMeta(datasetIndex).data;
+      dataset.data.forEach((point, index) => {
+        const element = elements[index];
+        if (!element || !isPlainObject(point) || typeof point.label !== 'string') {
+          return;
+        }
+        // Beside the point on the right, or on the left near the right edge.
+        const gap = (element.options && element.options.radius ? element.options.radius : 4) + 6;
+        const width = context.measureText(point.label).width;
+        const onLeft = element.x + gap + width > area.right;
+        context.textAlign = onLeft ? 'right' : 'left';
+        context.fillText(point.label, element.x + (onLeft ? -gap : gap), element.y);
+      });
+    });
+    context.restore();
+  }
 
   // Re-evaluates animation for every chart when printing starts or ends or
   // the reduced-motion preference changes. A running animation is finished

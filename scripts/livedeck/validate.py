@@ -30,11 +30,13 @@ def _walk(value, parts=()) -> Iterator[tuple[tuple, object]]:
 
 
 def plain_data(value):
-    """Return `value` with tuples and dict or list subclasses turned into plain dicts and lists."""
+    """Return `value` with tuples and dict, list, int or float subclasses turned into the plain types."""
     if isinstance(value, dict):
         return {key: plain_data(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain_data(item) for item in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and type(value) not in (int, float):
+        return int(value) if isinstance(value, int) else float(value)
     return value
 
 

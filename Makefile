@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.installed
 
 DECKS ?=
 
-.PHONY: screenshots slides html experiments experiments-force test check-results setup system-packages clean
+.PHONY: bench screenshots slides html experiments experiments-force test check-results setup system-packages clean
 
 slides: setup
 	@$(TOOL) build
@@ -22,6 +22,10 @@ experiments: $(VENV_STAMP)
 
 experiments-force: $(VENV_STAMP)
 	@$(TOOL) experiments --force
+
+# Speed and size figures (medians of several runs): `make bench`, or `make bench ONLY=build,startup`.
+bench: setup
+	@$(TOOL) bench $(if $(ONLY),--only $(ONLY)) $(if $(REPEATS),--repeats $(REPEATS))
 
 check-results: $(VENV_STAMP)
 	@$(TOOL) check-results

@@ -116,8 +116,11 @@ def build_deck(project: Project, deck: str, bundle: Bundle, *, formats=("html", 
 
 
 def build(project: Project, decks: list[str] | None = None, *, run_experiments=True, force=False,
-          formats=("html", "pdf"), device="cpu") -> tuple[list, list[DeckReport]]:
-    """Build the decks named (all when None); return the experiment decisions and deck reports."""
+          formats=("html", "pdf"), device="cpu", jobs=1) -> tuple[list, list[DeckReport]]:
+    """Build the decks named (all when None); return the experiment decisions and deck reports.
+
+    `jobs` decks are built at once. Each deck writes only its own files, so they do not collide.
+    """
     from .errors import LivedeckError
 
     known = project.decks()
@@ -129,7 +132,12 @@ def build(project: Project, decks: list[str] | None = None, *, run_experiments=T
 
     decisions = experiments.refresh(project, device=device) if run_experiments else []
     bundle = build_bundle(project)
-    reports = [build_deck(project, deck, bundle, formats=formats, force=force) for deck in decks or known]
+    names = decks or known
+    if jobs <= 1 or len(names) == 1:
+        reports = [build_deck(project, deck, bundle, formats=formats, force=force) for deck in names]
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            reports = list(pool.map(lambda deck: build_deck(project, deck, bundle, formats=formats, force=force), names))
     return decisions, reports
 
 

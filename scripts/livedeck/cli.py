@@ -20,6 +20,7 @@ def _command_build(project: Project, options) -> int:
         force=options.force,
         formats=formats,
         device=options.device,
+        jobs=options.jobs,
     )
     print(summary(decisions, reports, time.perf_counter() - started))
     return 0
@@ -73,6 +74,19 @@ def _command_screenshots(project: Project, options) -> int:
     return 0
 
 
+def _command_bench(project: Project, options) -> int:
+    from . import bench
+
+    only = tuple(options.only.split(",")) if options.only else bench.MEASUREMENTS
+    unknown = [name for name in only if name not in bench.MEASUREMENTS]
+    if unknown:
+        raise LivedeckError("invalid-option", f"--only: unknown measurement {', '.join(unknown)}; choose from {', '.join(bench.MEASUREMENTS)}")
+    if options.repeats < 1:
+        raise LivedeckError("invalid-option", f"--repeats must be 1 or more, got {options.repeats}")
+    bench.run(project, only=only, repeats=options.repeats)
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livedeck", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every decision and external command")
@@ -84,6 +98,7 @@ def make_parser() -> argparse.ArgumentParser:
     build_parser.add_argument("--no-pdf", action="store_true", help="write only the HTML")
     build_parser.add_argument("--no-experiments", action="store_true", help="use the committed results as they are")
     build_parser.add_argument("--device", default="cpu", help="PyTorch device for experiments that run (default: cpu)")
+    build_parser.add_argument("-j", "--jobs", type=int, default=1, help="decks to build at once (default: 1)")
     build_parser.set_defaults(handler=_command_build)
 
     run_parser = commands.add_parser("experiments", help="run the experiments whose inputs changed")
@@ -97,6 +112,11 @@ def make_parser() -> argparse.ArgumentParser:
     shots_parser.add_argument("decks", nargs="*", help="decks to check (default: all)")
     shots_parser.add_argument("--update", action="store_true", help="accept the current rendering as the new baselines")
     shots_parser.set_defaults(handler=_command_screenshots)
+
+    bench_parser = commands.add_parser("bench", help="measure build speed, start-up and size; print a table, write build/bench.json")
+    bench_parser.add_argument("--only", help="comma-separated measurements (default: all): build,noop,refresh,startup,size,scale,experiments")
+    bench_parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (default: 5)")
+    bench_parser.set_defaults(handler=_command_bench)
 
     check_parser = commands.add_parser("check-results", help="exit 1 if a committed results file is stale")
     check_parser.set_defaults(handler=_command_check)

@@ -106,11 +106,11 @@ def bare_marp(project: Project, deck: str, out: Path) -> None:
             lambda command: subprocess.run(command, cwd=project.root, env=env, capture_output=True, text=True), commands
         ):
             if completed.returncode != 0:
-                raise RuntimeError(f"bare Marp failed: {completed.stderr.strip()}")
+                raise RuntimeError(f"bare Marp run failed for deck {deck}: {completed.stderr.strip()}")
 
 
 def measure_build(project: Project, repeats: int) -> dict:
-    """Our forced build against bare Marp, interleaved run by run."""
+    """Time our forced build and bare Marp, alternating run by run."""
     with scratch_project(project) as scratch:
         build(scratch, run_experiments=False, force=True)  # warm-up: bundle cache, disk cache
         out = scratch.root / "bare"
@@ -124,7 +124,7 @@ def measure_build(project: Project, repeats: int) -> dict:
 
 
 def measure_noop(project: Project, repeats: int) -> dict:
-    """`make slides` and the tool alone when every output is up to date."""
+    """Time `make slides` and the tool alone when every output is up to date."""
     overrides = experiments.load_overrides(project)
     stale = [name for name in experiments.list_experiments(project) if experiments.staleness(project, name, overrides).stale]
     if stale:
@@ -165,7 +165,7 @@ document.addEventListener('cdl:charts-ready', () => { window.__chartsReadyAt = p
 
 
 def measure_startup(project: Project, repeats: int) -> dict:
-    """Milliseconds from navigation start to the charts-ready signal, per deck, a new page each run."""
+    """Return milliseconds from navigation start to the charts-ready signal per deck, a new page each run."""
     from .screenshots import browser_session
 
     per_deck = {}
@@ -251,22 +251,22 @@ def _verdict(value: float, goal: float) -> str:
 def report_lines(figures: dict) -> list[str]:
     lines = []
     if "build" in figures:
-        b = figures["build"]
-        lines.append(f"build, ours (s)           {_range(b['ours_s'])}")
-        lines.append(f"build, bare Marp (s)      {_range(b['bare_marp_s'])}")
+        built = figures["build"]
+        lines.append(f"build, ours (s)           {_range(built['ours_s'])}")
+        lines.append(f"build, bare Marp (s)      {_range(built['bare_marp_s'])}")
         lines.append(
-            f"build ratio               {_range(b['ratio'], digits=3)}  goal <= {GOALS['build_ratio']}: "
-            f"{_verdict(b['ratio']['median'], GOALS['build_ratio'])}"
+            f"build ratio               {_range(built['ratio'], digits=3)}  goal <= {GOALS['build_ratio']}: "
+            f"{_verdict(built['ratio']['median'], GOALS['build_ratio'])}"
         )
     if "noop" in figures and "skipped" in figures["noop"]:
         lines.append(f"no-op make slides         skipped: {figures['noop']['skipped']}")
     elif "noop" in figures:
-        n = figures["noop"]
+        noop = figures["noop"]
         lines.append(
-            f"no-op make slides (s)     {_range(n['make_slides_s'], digits=3)}  goal < {GOALS['noop_s']}: "
-            f"{_verdict(n['make_slides_s']['median'], GOALS['noop_s'])}"
+            f"no-op make slides (s)     {_range(noop['make_slides_s'], digits=3)}  goal < {GOALS['noop_s']}: "
+            f"{_verdict(noop['make_slides_s']['median'], GOALS['noop_s'])}"
         )
-        lines.append(f"no-op tool alone (s)      {_range(n['tool_build_s'], digits=3)}")
+        lines.append(f"no-op tool alone (s)      {_range(noop['tool_build_s'], digits=3)}")
     if "refresh" in figures:
         for label, entry in figures["refresh"].items():
             lines.append(

@@ -1,7 +1,9 @@
 """The built decks in a real Chromium: charts drawn from their results, no errors, no network, no overflow."""
 
+import html
 import json
 import math
+import re
 import shutil
 
 import pytest
@@ -182,3 +184,34 @@ def test_text_uses_only_bundled_glyphs(built_decks, project, open_deck):
         text = page.evaluate("[...document.querySelectorAll('section')].map((s) => s.innerText).join('')")
         missing = sorted({ch for ch in text if ord(ch) not in covered and not ch.isspace()})
         assert missing == [], f"deck {deck}: characters the bundled fonts lack: {missing}"
+
+
+COMMENT = re.compile(r"<!--(.*?)-->", re.S)
+DIRECTIVE = re.compile(r"\s*_?\w+\s*:[^\n]*")  # a one-line Marp directive such as <!-- _class: title -->
+SOURCES = re.compile(r'data-sources="([^"]*)"')
+
+
+def _source_files(sources: dict) -> set[str]:
+    """Return the results files and published.yaml that a chart's data-sources attribute names."""
+    paths = [sources["labels"]] if sources["labels"] else []
+    for entry in sources["datasets"]:
+        if isinstance(entry, list):
+            paths += [path for point in entry for path in point.values()]
+        elif entry:
+            paths.append(entry)
+    return {path.partition(":")[0] for path in paths}
+
+
+def test_chart_slides_have_notes_naming_their_sources(built_decks, project):
+    for deck in built_decks:
+        markdown = (project.build / f"{deck}.md").read_text(encoding="utf-8")
+        for number, slide in enumerate(markdown.split("\n---\n")[1:], start=1):
+            charts = SOURCES.findall(slide)
+            if not charts:
+                continue
+            notes = " ".join(text for text in COMMENT.findall(slide) if not DIRECTIVE.fullmatch(text))
+            assert notes.strip(), f"deck {deck}, slide {number}: a chart slide without speaker notes"
+            for attribute in charts:
+                for name in _source_files(json.loads(html.unescape(attribute))):
+                    expected = "published.yaml" if name == "published" else f"Run: experiment {name},"
+                    assert expected in notes, f"deck {deck}, slide {number}: notes do not name {expected!r}"

@@ -292,6 +292,30 @@ def check_front_matter(project: Project, template_path: Path, markdown: str) -> 
         )
 
 
+def describe_run(results: "Results", name: str) -> str:
+    """Return one line for speaker notes on how an experiment's results were made.
+
+    It names the experiment, its seed, device, start time, duration and every parameter, so a
+    lecturer can answer "where does this number come from?" without opening the results file.
+    """
+    provenance = results[name].provenance
+    started = str(provenance.get("started_at", "unknown time")).replace("T", " ")[:16]
+    parameters = ", ".join(f"{key}={_plain_text(value)}" for key, value in provenance.get("params", {}).items())
+    return (
+        f"Run: experiment {name}, seed {provenance.get('seed')}, on {provenance.get('device')}, "
+        f"started {started} UTC, took {provenance.get('duration_s', 0):.1f} s. Parameters: {parameters}."
+    )
+
+
+def _plain_text(value) -> str:
+    """Format a parameter value without quotes, so the note reads the same in every viewer."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_plain_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {_plain_text(item)}" for key, item in value.items()) + "}"
+    return str(value)
+
+
 def render_deck(project: Project, deck: str) -> tuple[str, RenderRecord]:
     """Render `slides/<deck>.md.j2` to Marp Markdown; return it with what the render used."""
     template_name = f"{deck}.md.j2"
@@ -301,9 +325,11 @@ def render_deck(project: Project, deck: str) -> tuple[str, RenderRecord]:
     environment = make_environment(project)
     published = load_published(project)
 
+    results = Results(project, record)
     context = {
         "deck": deck,
-        "results": Results(project, record),
+        "results": results,
+        "run_note": lambda name: describe_run(results, name),
         "published": track(published, "published:"),
         "chart": macros.chart,
         "dataset": macros.dataset,

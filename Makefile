@@ -9,10 +9,22 @@ NODE_STAMP := node_modules/.installed
 
 DECKS ?=
 
-.PHONY: bench screenshots slides html experiments experiments-force test check-results setup system-packages clean
+.PHONY: bench new-deck watch screenshots slides html experiments experiments-force test check-results setup system-packages clean
+
+# `make -j2 slides` builds two decks at a time.
+jobs = $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
 
 slides: setup
-	@$(TOOL) build
+	@$(TOOL) build --jobs $(jobs)
+
+# Live preview on http://127.0.0.1:8000/ (`make watch PORT=8080` for another port).
+watch: setup
+	@$(TOOL) watch $(if $(PORT),--port $(PORT))
+
+# A new deck from the starter template: `make new-deck NAME=my-lecture`.
+new-deck: $(VENV_STAMP)
+	@test -n "$(NAME)" || { echo "error: give the deck a name: make new-deck NAME=my-lecture" >&2; exit 2; }
+	@$(TOOL) new $(NAME)
 
 html: setup
 	@$(TOOL) build --no-pdf

@@ -94,8 +94,24 @@
     return ownSection || document.querySelector('section') || document.documentElement;
   }
 
+  // While a batch of charts is drawn, palettes already read, by style scope.
+  // Reading computed styles after a chart changed the DOM forces the browser
+  // to recompute styles, so the batch reads every palette first, in one go.
+  let paletteCache = null;
+
   function readPalette(element) {
     const scope = findStyleScope(element);
+    if (paletteCache && paletteCache.has(scope)) {
+      return paletteCache.get(scope);
+    }
+    const palette = readPaletteFrom(scope);
+    if (paletteCache) {
+      paletteCache.set(scope, palette);
+    }
+    return palette;
+  }
+
+  function readPaletteFrom(scope) {
     const style = scope && typeof getComputedStyle === 'function' ? getComputedStyle(scope) : null;
 
     const read = (name) => {
@@ -889,14 +905,20 @@
         await waitForChartFonts(readPalette(jobs[0].canvas).fontFamily);
       }
 
-      for (const job of jobs) {
-        try {
-          drawSpec(job);
-          settled.add(job.script);
-          markDrawn(job.id, job.script);
-        } catch (error) {
-          fail(job.id, job.script, error.message);
+      paletteCache = new Map();
+      jobs.forEach((job) => readPalette(job.canvas));
+      try {
+        for (const job of jobs) {
+          try {
+            drawSpec(job);
+            settled.add(job.script);
+            markDrawn(job.id, job.script);
+          } catch (error) {
+            fail(job.id, job.script, error.message);
+          }
         }
+      } finally {
+        paletteCache = null;
       }
     } catch (error) {
       // If this runtime itself throws, every chart not yet settled fails with

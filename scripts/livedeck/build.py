@@ -144,9 +144,12 @@ def build(project: Project, decks: list[str] | None = None, *, run_experiments=T
 def summary(decisions, reports: list[DeckReport], seconds: float) -> str:
     """Return the closing table: each experiment's decision, each deck's outputs, the total time."""
     lines = []
+    current = [name for name, _, run_seconds in decisions if run_seconds is None]
     for name, decision, run_seconds in decisions:
-        timing = f" ({run_seconds:.1f} s)" if run_seconds is not None else ""
-        lines.append(f"  experiment {name:<22} {decision}{timing}")
+        if run_seconds is not None:
+            lines.append(f"  experiment {name:<22} {decision} ({run_seconds:.1f} s)")
+    if current:
+        lines.append(f"  experiments up to date: {', '.join(current)}")
     for report in reports:
         sizes = ", ".join(f"{fmt.upper()} {size / 1024:,.0f} KiB" for fmt, size in report.outputs.items())
         lines.append(f"  deck       {report.name:<22} {report.action}: {sizes}, {report.charts} charts")

@@ -87,6 +87,20 @@ def _command_bench(project: Project, options) -> int:
     return 0
 
 
+def _command_watch(project: Project, options) -> int:
+    from .watch import watch
+
+    return watch(project, port=options.port, device=options.device)
+
+
+def _command_new(project: Project, options) -> int:
+    from .starter import new_deck
+
+    path = new_deck(project, options.name, title=options.title)
+    print(f"created {project.relative(path)}; build it with `make slides` or preview it with `make watch`")
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livedeck", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every decision and external command")
@@ -117,6 +131,16 @@ def make_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--only", help="comma-separated measurements (default: all): build,noop,refresh,startup,size,scale,experiments")
     bench_parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (default: 5)")
     bench_parser.set_defaults(handler=_command_bench)
+
+    watch_parser = commands.add_parser("watch", help="build, serve on 127.0.0.1 and rebuild and reload on every edit")
+    watch_parser.add_argument("--port", type=int, default=8000, help="first port to try (default: 8000)")
+    watch_parser.add_argument("--device", default="cpu", help="PyTorch device for experiments that run (default: cpu)")
+    watch_parser.set_defaults(handler=_command_watch)
+
+    new_parser = commands.add_parser("new", help="create slides/<name>.md.j2 from the starter template")
+    new_parser.add_argument("name", help="deck name: lowercase letters, digits and dashes")
+    new_parser.add_argument("--title", help="the deck's title (default: made from the name)")
+    new_parser.set_defaults(handler=_command_new)
 
     check_parser = commands.add_parser("check-results", help="exit 1 if a committed results file is stale")
     check_parser.set_defaults(handler=_command_check)

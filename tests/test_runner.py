@@ -99,6 +99,31 @@ def test_parameter_override_reruns(lab):
     assert json.loads((lab.results / "squares.json").read_text())["data"]["ys"] == [0.0, 2.0, 8.0, 18.0]
 
 
+def test_parameter_of_wrong_type_names_params_file(lab):
+    lab.params.write_text("squares:\n  n: many\n")
+    with pytest.raises(LivedeckError) as caught:
+        experiments.refresh(lab)
+    assert "experiments/params.yaml sets squares.n to 'many'" in caught.value.message
+    assert "a number" in caught.value.message
+
+
+def test_parameter_rejected_by_experiment_names_params_file(lab):
+    (lab.experiments / "squares.py").write_text(
+        EXPERIMENT.replace("    scale: float = 1.0\n", "    scale: float = 1.0\n\n    def __post_init__(self):\n        if self.n < 1:\n            raise ValueError(f'n must be 1 or more, got {self.n}')\n")
+    )
+    lab.params.write_text("squares:\n  n: 0\n")
+    with pytest.raises(LivedeckError) as caught:
+        experiments.refresh(lab)
+    assert "experiments/params.yaml: invalid parameters for squares: n must be 1 or more, got 0" in caught.value.message
+
+
+def test_params_for_unknown_experiment_are_named(lab):
+    lab.params.write_text("sqaures:\n  n: 3\n")
+    with pytest.raises(LivedeckError) as caught:
+        experiments.refresh(lab)
+    assert "sets parameters for sqaures, which is not an experiment; known experiments: squares" in caught.value.message
+
+
 def test_unknown_parameter_is_named(lab):
     lab.params.write_text("squares:\n  sacle: 2.0\n")
     with pytest.raises(LivedeckError) as caught:

@@ -55,11 +55,23 @@ def test_syntax_error_gives_file_and_line(deck):
 
 
 def test_missing_results_names_the_experiment(deck):
+    (deck.project.experiments / "nothing.py").write_text("def run(params, *, device='cpu', progress=None):\n    return {}\n")
     name = deck("{{ results.nothing.values }}\n")
     with pytest.raises(LivedeckError) as caught:
         render_deck(deck.project, name)
     assert caught.value.code == "missing-results"
     assert "experiment nothing" in caught.value.message
+    assert "talk.md.j2 line 6" in caught.value.message
+
+
+def test_unknown_experiment_lists_known_ones(deck):
+    name = deck("{{ results.demo_typo.values }}\n")
+    (deck.project.experiments / "demo.py").write_text("def run(params, *, device='cpu', progress=None):\n    return {}\n")
+    with pytest.raises(LivedeckError) as caught:
+        render_deck(deck.project, name)
+    assert caught.value.code == "unknown-experiment"
+    assert "known experiments: demo" in caught.value.message
+    assert "talk.md.j2 line 6" in caught.value.message
 
 
 def test_invalid_front_matter_gives_line(scratch):

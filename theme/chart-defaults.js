@@ -657,6 +657,22 @@
     };
   }
 
+  // `ticks.logSteps: [1, 2, 5]` on a logarithmic scale labels only the ticks
+  // 1, 2 and 5 times a power of ten, so crowded labels like 80, 90, 100 go.
+  function keepLogSteps(steps, callback, optionPath) {
+    if (!Array.isArray(steps) || !steps.every((step) => typeof step === 'number' && step >= 1 && step < 10)) {
+      throw new Error(`${optionPath} must be a list of numbers from 1 to 9.99, such as [1, 2, 5]`);
+    }
+    return function labelLogStep(value, index, ticks) {
+      const power = Math.pow(10, Math.floor(Math.log10(value)));
+      const mantissa = value / power;
+      if (!steps.some((step) => Math.abs(step - mantissa) < 1e-6)) {
+        return '';
+      }
+      return callback ? callback.call(this, value, index, ticks) : ChartJs.Ticks.formatters.numeric.call(this, value, index, ticks);
+    };
+  }
+
   function makeTooltipLabel(format) {
     return function formatTooltipLabel(item) {
       const meta = item.chart.getDatasetMeta(item.datasetIndex);
@@ -684,12 +700,18 @@
   function applyNamedFormats(options) {
     const scales = isPlainObject(options.scales) ? options.scales : {};
     for (const [scaleId, scale] of Object.entries(scales)) {
-      if (!isPlainObject(scale) || !isPlainObject(scale.ticks) || !('format' in scale.ticks)) {
+      if (!isPlainObject(scale) || !isPlainObject(scale.ticks)) {
         continue;
       }
-      const format = lookupFormat(scale.ticks.format, `options.scales.${scaleId}.ticks.format`);
-      delete scale.ticks.format;
-      scale.ticks.callback = makeTickCallback(format);
+      if ('format' in scale.ticks) {
+        const format = lookupFormat(scale.ticks.format, `options.scales.${scaleId}.ticks.format`);
+        delete scale.ticks.format;
+        scale.ticks.callback = makeTickCallback(format);
+      }
+      if ('logSteps' in scale.ticks) {
+        scale.ticks.callback = keepLogSteps(scale.ticks.logSteps, scale.ticks.callback, `options.scales.${scaleId}.ticks.logSteps`);
+        delete scale.ticks.logSteps;
+      }
     }
 
     const tooltip = isPlainObject(options.plugins) ? options.plugins.tooltip : undefined;

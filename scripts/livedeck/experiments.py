@@ -96,6 +96,14 @@ def load_overrides(project: Project) -> dict[str, dict]:
             "invalid-params",
             f"{project.relative(project.params)}: expected a mapping of experiment name to a mapping of parameters",
         )
+    known = list_experiments(project)
+    unknown = sorted(set(loaded) - set(known))
+    if unknown:
+        raise LivedeckError(
+            "invalid-params",
+            f"{project.relative(project.params)} sets parameters for {', '.join(unknown)}, which is not an experiment; "
+            f"known experiments: {', '.join(known) or 'none'}",
+        )
     return loaded
 
 
@@ -125,6 +133,12 @@ def read_results(project: Project, name: str) -> dict:
     """Load a results file; an invalid one raises an error naming the file, line and the way back."""
     path = results_path(project, name)
     if not path.is_file():
+        known = list_experiments(project)
+        if name not in known:
+            raise LivedeckError(
+                "unknown-experiment",
+                f"no experiment named {name}: there is no experiments/{name}.py; known experiments: {', '.join(known) or 'none'}",
+            )
         raise LivedeckError(
             "missing-results",
             f"results for experiment {name} not found at {project.relative(path)}; "
@@ -170,9 +184,12 @@ def staleness(project: Project, name: str, overrides: dict) -> Staleness:
 
 
 def _import_experiment(project: Project, name: str):
+    # The project's root goes first on the path even when another project was imported before,
+    # so `experiments` is always this project's package.
     root = str(project.root)
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    if root in sys.path:
+        sys.path.remove(root)
+    sys.path.insert(0, root)
     importlib.invalidate_caches()
     for module_name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
         del sys.modules[module_name]
@@ -205,8 +222,48 @@ def _make_params(module, name: str, overrides: dict, quick: bool):
     values = {}
     for key, value in overrides.items():
         current = getattr(base, key)
-        values[key] = tuple(value) if isinstance(current, tuple) and isinstance(value, list) else value
-    return dataclasses.replace(base, **values)
+        if isinstance(current, tuple) and isinstance(value, list):
+            value = tuple(value)
+        if not _same_kind(current, value):
+            raise LivedeckError(
+                "invalid-params",
+                f"experiments/params.yaml sets {name}.{key} to {value!r}, but it takes {_kind(current)} "
+                f"like its default {current!r}",
+            )
+        values[key] = value
+    try:
+        return dataclasses.replace(base, **values)
+    except (ValueError, TypeError) as error:
+        raise LivedeckError(
+            "invalid-params", f"experiments/params.yaml: invalid parameters for {name}: {error}; fix them or remove them"
+        ) from None
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, tuple):
+        return "a list"
+    return type(value).__name__
+
+
+def _same_kind(default, value) -> bool:
+    """Return whether `value` has the type of the default (an int may stand for a float, not for a bool)."""
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, tuple):
+        return isinstance(value, tuple) and all(
+            _same_kind(default[0], item) for item in value
+        ) if default else isinstance(value, tuple)
+    return isinstance(value, type(default))
 
 
 def _versions() -> dict[str, str]:

@@ -59,7 +59,10 @@ class Results:
 
     def __getitem__(self, name: str):
         if name not in self._loaded:
-            document = read_results(self._project, name)
+            try:
+                document = read_results(self._project, name)
+            except LivedeckError as error:
+                raise LivedeckError(error.code, f"{_template_location()}: {error.message}") from None
             data = track(document["data"], f"{name}:")
             data.provenance = document["provenance"]
             self._loaded[name] = data

@@ -282,7 +282,7 @@ def report_lines(figures: dict) -> list[str]:
     if "size" in figures:
         for deck, entry in figures["size"].items():
             lines.append(
-                f"size {deck}         HTML {entry["html"]:,} bytes, goal < 1.5 MB: {_verdict(entry["html"], GOALS["html_bytes"])}, "
+                f"size {deck}         HTML {entry['html']:,} bytes, goal < 1.5 MB: {_verdict(entry['html'], GOALS['html_bytes'])}, "
                 f"PDF {entry['pdf']:,} bytes"
             )
     if "scale" in figures:

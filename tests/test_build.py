@@ -165,3 +165,22 @@ def test_failed_pdf_keeps_both_previous_outputs(small, tmp_path):
     rebuilt = run_tool(small, "build")
     assert "built" in rebuilt.stdout
     assert "A title no output may show" in (small.build / "talk.html").read_text()
+
+
+def test_font_subsets_follow_the_text(project):
+    from livedeck.bundle import subsets_for
+
+    assert subsets_for(project, "Plain English text, 100% ASCII…") == ("latin",)
+    assert subsets_for(project, "Łukasz") == ("latin", "latin-ext")
+    assert subsets_for(project, "attention α") == ("latin", "greek")
+
+
+def test_deck_with_greek_embeds_greek_font(scratch):
+    (scratch.slides / "greek.md.j2").write_text("---\nmarp: true\ntheme: livedeck\n---\n\n# Acceptance rate α\n")
+    (scratch.slides / "plain.md.j2").write_text("---\nmarp: true\ntheme: livedeck\n---\n\n# Acceptance rate\n")
+    run_tool(scratch, "build", "--no-pdf")
+    greek = (scratch.build / "greek.html").read_text(encoding="utf-8")
+    plain = (scratch.build / "plain.html").read_text(encoding="utf-8")
+    assert "U+0370-0377" in greek
+    assert "U+0370-0377" not in plain
+    assert len(plain) < len(greek)

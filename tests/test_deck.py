@@ -175,11 +175,20 @@ def test_html_works_alone_offline(built_decks, project, open_deck, tmp_path):
         assert watch.network == [], f"deck {deck}: requests outside the file: {watch.network}"
 
 
-def test_text_uses_only_bundled_glyphs(built_decks, project, open_deck):
-    from livedeck.bundle import unicode_coverage
+def _embedded_coverage(html_text: str) -> set[int]:
+    """Return the code points of the regular body font faces embedded in a built deck."""
+    covered = set()
+    for rule in re.findall(r"@font-face \{font-family:'Source Sans 3';font-style:normal;font-weight:400;[^}]*\}", html_text):
+        for part in re.search(r"unicode-range:([^}]*)", rule).group(1).split(","):
+            start, _, end = part.strip()[2:].partition("-")
+            covered.update(range(int(start, 16), int(end or start, 16) + 1))
+    return covered
 
-    covered = unicode_coverage(project)
+
+def test_text_uses_only_bundled_glyphs(built_decks, project, open_deck):
     for deck in built_decks:
+        covered = _embedded_coverage((project.build / f"{deck}.html").read_text(encoding="utf-8"))
+        assert covered, f"deck {deck}: no embedded regular body font found"
         page, _ = open_deck(project.build / f"{deck}.html")
         text = page.evaluate("[...document.querySelectorAll('section')].map((s) => s.innerText).join('')")
         missing = sorted({ch for ch in text if ord(ch) not in covered and not ch.isspace()})

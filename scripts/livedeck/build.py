@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import experiments
-from .bundle import Bundle, build_bundle
+from .bundle import Bundle, build_bundle, subsets_for
 from .fileio import publish, temporary_path, write_json_atomic, write_text_atomic
 from .paths import Project
 from .render import render_deck
@@ -59,10 +59,11 @@ def _marp_output(project: Project, markdown_path: Path, bundle: Bundle, target: 
     run_marp(project, [*args, "--", str(markdown_path)], env=env, output_name=project.relative(target))
 
 
-def build_deck(project: Project, deck: str, bundle: Bundle, *, formats=("html", "pdf"), force=False) -> DeckReport:
+def build_deck(project: Project, deck: str, *, formats=("html", "pdf"), force=False) -> DeckReport:
     """Render one deck and write `build/<deck>.<format>` for each format whose inputs changed."""
     started = time.perf_counter()
     markdown, record = render_deck(project, deck)
+    bundle = build_bundle(project, subsets_for(project, markdown))
     markdown_path = project.build / f"{deck}.md"
     targets = {fmt: project.build / f"{deck}.{fmt}" for fmt in formats}
 
@@ -131,13 +132,12 @@ def build(project: Project, decks: list[str] | None = None, *, run_experiments=T
             raise LivedeckError("unknown-deck", f"deck {deck} not found; decks: {', '.join(known)}")
 
     decisions = experiments.refresh(project, device=device) if run_experiments else []
-    bundle = build_bundle(project)
     names = decks or known
     if jobs <= 1 or len(names) == 1:
-        reports = [build_deck(project, deck, bundle, formats=formats, force=force) for deck in names]
+        reports = [build_deck(project, deck, formats=formats, force=force) for deck in names]
     else:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            reports = list(pool.map(lambda deck: build_deck(project, deck, bundle, formats=formats, force=force), names))
+            reports = list(pool.map(lambda deck: build_deck(project, deck, formats=formats, force=force), names))
     return decisions, reports
 
 

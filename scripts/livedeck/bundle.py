@@ -47,8 +47,8 @@ def _require(path: Path, description: str) -> Path:
     return path
 
 
-def font_faces(project: Project) -> str:
-    """Return @font-face rules with the font files inlined as data URLs.
+def font_faces(project: Project, subsets=SUBSETS) -> str:
+    """Return @font-face rules for `subsets` with the font files inlined as data URLs.
 
     `font-display: block` keeps text invisible while a font decodes (milliseconds for a data URL)
     instead of drawing it in a fallback font that depends on the machine.
@@ -61,7 +61,7 @@ def font_faces(project: Project) -> str:
         for match in FACE.finditer(css):
             name, body = match.group("name"), match.group("body")
             subset = name[len(package) + 1 :].rsplit("-", 2)[0]
-            if subset not in SUBSETS:
+            if subset not in subsets:
                 continue
             family = re.search(r"font-family:\s*([^;]+);", body).group(1).strip()
             unicode_range = re.search(r"unicode-range:\s*([^;]+);", body).group(1).strip()
@@ -76,19 +76,40 @@ def font_faces(project: Project) -> str:
     return "\n".join(rules)
 
 
-def unicode_coverage(project: Project, family_prefix: str = "source-sans-3") -> set[int]:
-    """Return the code points the bundled body font covers at weight 400 (from the unicode ranges)."""
+def unicode_coverage(project: Project, family_prefix: str = "source-sans-3", subsets=SUBSETS) -> set[int]:
+    """Return the code points the body font covers at weight 400 in `subsets` (from the unicode ranges)."""
     covered: set[int] = set()
-    css = (project.node_modules / "@fontsource" / family_prefix / "400.css").read_text(encoding="utf-8")
+    for ranges in _subset_ranges(project, family_prefix, subsets).values():
+        covered |= ranges
+    return covered
+
+
+def _subset_ranges(project: Project, family_prefix: str, subsets) -> dict[str, set[int]]:
+    css = _require(
+        project.node_modules / "@fontsource" / family_prefix / "400.css", f"font package @fontsource/{family_prefix}"
+    ).read_text(encoding="utf-8")
+    found: dict[str, set[int]] = {}
     for match in FACE.finditer(css):
         subset = match.group("name")[len(family_prefix) + 1 :].rsplit("-", 2)[0]
-        if subset not in SUBSETS:
+        if subset not in subsets:
             continue
         ranges = re.search(r"unicode-range:\s*([^;]+);", match.group("body")).group(1)
+        points = found.setdefault(subset, set())
         for part in ranges.split(","):
             start, _, end = part.strip()[2:].partition("-")
-            covered.update(range(int(start, 16), int(end or start, 16) + 1))
-    return covered
+            points.update(range(int(start, 16), int(end or start, 16) + 1))
+    return found
+
+
+def subsets_for(project: Project, text: str) -> tuple[str, ...]:
+    """Return the font subsets a deck's text needs: always Latin, and each other subset that has one of its characters.
+
+    Bundling only these keeps a deck in English free of the Greek and extended-Latin font files,
+    about a third of the HTML.
+    """
+    ranges = _subset_ranges(project, "source-sans-3", SUBSETS)
+    used = {ord(character) for character in set(text)} - ranges.get("latin", set())
+    return tuple(subset for subset in SUBSETS if subset == "latin" or used & ranges.get(subset, set()))
 
 
 def _digest(*parts: bytes) -> str:
@@ -98,21 +119,22 @@ def _digest(*parts: bytes) -> str:
     return hasher.hexdigest()
 
 
-def build_bundle(project: Project) -> Bundle:
-    """Build (or reuse) the theme CSS with inlined fonts and the Chart.js runtime script."""
+def build_bundle(project: Project, subsets=SUBSETS) -> Bundle:
+    """Build (or reuse) the theme CSS with the fonts of `subsets` inlined, and the Chart.js runtime script."""
     theme_source = _require(project.theme / "livedeck.css", "theme file theme/livedeck.css").read_bytes()
     defaults = _require(project.theme / "chart-defaults.js", "chart runtime theme/chart-defaults.js").read_bytes()
     chartjs = _require(project.node_modules / "chart.js" / "dist" / "chart.umd.min.js", "Chart.js").read_bytes()
     lock = project.root / "package-lock.json"
     lock_bytes = lock.read_bytes() if lock.is_file() else b""
 
-    digest = _digest(theme_source, defaults, chartjs, lock_bytes, Path(__file__).read_bytes())
+    digest = _digest(theme_source, defaults, chartjs, lock_bytes, Path(__file__).read_bytes(), ",".join(subsets).encode())
     cache = project.build / ".cache"
     theme_css = cache / f"theme-{digest[:16]}" / "livedeck.css"
     runtime_js = cache / f"runtime-{digest[:16]}.js"
 
     if not theme_css.is_file():
-        write_text_atomic(theme_css, theme_source.decode("utf-8") + "\n/* Bundled fonts */\n" + font_faces(project) + "\n")
+        faces = font_faces(project, subsets)
+        write_text_atomic(theme_css, theme_source.decode("utf-8") + "\n/* Bundled fonts */\n" + faces + "\n")
     if not runtime_js.is_file():
         # Chart.js first, then the defaults, which register themselves with the Chart global it defines.
         runtime = chartjs.decode("utf-8") + "\n;\n" + defaults.decode("utf-8") + "\n"

@@ -69,7 +69,7 @@ def test_edited_experiment_rebuilds_only_decks_using_it(decks):
     assert actions(reports) == {"other": "up to date", "uses": "built"}
 
 
-def test_decks_build_in_parallel_like_one_at_a_time(decks):
+def test_parallel_build_output_identical(decks):
     _, reports = build(decks, formats=("html",), jobs=2)
     assert actions(reports) == {"other": "built", "uses": "built"}
     first = {deck: (decks.build / f"{deck}.html").read_bytes() for deck in ("other", "uses")}

@@ -10,8 +10,9 @@ finishes, the page reloads; Marp keeps the slide number in the URL hash, so the 
 stays on screen. When a build fails, the previous HTML stays in `build/` and on screen, and the
 page shows the error in an overlay until the next good build.
 
-Polling is used instead of file-system events because it needs no extra package and works the
-same on every file system; the project has a few hundred files, which take milliseconds to scan.
+The watcher polls instead of using file-system events, because polling needs no extra package and
+works the same on every file system. A project has a few hundred files, which take milliseconds to
+scan.
 """
 
 import errno
@@ -113,6 +114,7 @@ def snapshot(project: Project) -> dict[str, tuple[int, int]]:
 
 
 def describe_changes(before: dict, after: dict) -> str:
+    """Return the first few files added, removed or modified between two snapshots, for the log."""
     changed = sorted(set(before) ^ set(after) | {name for name in set(before) & set(after) if before[name] != after[name]})
     shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
     return shown or "nothing"
@@ -180,7 +182,7 @@ def make_handler(project: Project, state: BuildState):
 
 
 def start_server(project: Project, state: BuildState, port: int) -> ThreadingHTTPServer:
-    """Serve on 127.0.0.1 from `port`, or the next free port when it is in use, and say which."""
+    """Serve on 127.0.0.1 from `port`, or the next free port when it is in use, and log which."""
     handler = make_handler(project, state)
     for candidate in range(port, port + PORT_ATTEMPTS):
         try:

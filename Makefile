@@ -9,13 +9,25 @@ NODE_STAMP := node_modules/.installed
 
 DECKS ?=
 
-.PHONY: bench new-deck watch screenshots slides html experiments experiments-force test check-results setup system-packages clean
+.PHONY: bench figures handout pptx new-deck watch screenshots slides html experiments experiments-force test check-results setup system-packages clean
 
 # `make -j2 slides` builds two decks at a time.
 jobs = $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
 
 slides: setup
 	@$(TOOL) build --jobs $(jobs)
+
+# Every chart as PNG (300 dpi) and SVG for handouts and papers, in build/figures/<deck>/.
+figures: setup
+	@$(TOOL) figures $(DECKS)
+
+# PowerPoint copies of the decks for co-teachers, next to the HTML and PDF.
+pptx: setup
+	@$(TOOL) build --pptx --jobs $(jobs)
+
+# The PDF with the speaker notes as annotations, for the lecturer's own copy.
+handout: setup
+	@$(TOOL) build --pdf-notes --jobs $(jobs)
 
 # Live preview on http://127.0.0.1:8000/ (`make watch PORT=8080` for another port).
 watch: setup

@@ -53,6 +53,8 @@ OVERFLOW = """
   const scale = box.width / section.offsetWidth;
   const outside = [];
   for (const element of section.querySelectorAll('*')) {
+    // A chart's data table for screen readers is clipped to its 1-pixel box, so only that box counts.
+    if (element.closest('.ld-chart-data') && !element.matches('.ld-chart-data')) continue;
     const rect = element.getBoundingClientRect();
     if (rect.width === 0 && rect.height === 0) continue;
     if (rect.left < box.left - 1 || rect.top < box.top - 1 || rect.right > box.right + 1 || rect.bottom > box.bottom + 1) {
@@ -224,3 +226,112 @@ def test_chart_slides_have_notes_naming_their_sources(built_decks, project):
                 for name in _source_files(json.loads(html.unescape(attribute))):
                     expected = "published.yaml" if name == "published" else f"Run: experiment {name},"
                     assert expected in notes, f"deck {deck}, slide {number}: notes do not name {expected!r}"
+
+
+def test_accessibility_tree_names_every_chart_and_its_data(built_decks, project, open_deck):
+    for deck in built_decks:
+        page, _ = open_deck(project.build / f"{deck}.html")
+        # Per chart: its slide number, label and the row count of its data table.
+        charts = page.evaluate(
+            "() => { const slides = [...document.querySelectorAll('svg[data-marpit-svg]')];"
+            " return [...document.querySelectorAll('canvas[id^=\"chart-\"]')].map((c) => ["
+            " slides.findIndex((s) => s.contains(c)) + 1, c.getAttribute('aria-label'),"
+            " document.getElementById(c.getAttribute('aria-describedby')).querySelector('table').rows.length]); }"
+        )
+        assert charts, f"deck {deck}: no charts found"
+        session = page.context.new_cdp_session(page)
+        for number, label, rows in charts:
+            # Only the slide on screen is in the accessibility tree, as a reader would meet it.
+            show_slide(page, number)
+            names = {}
+            for node in session.send("Accessibility.getFullAXTree")["nodes"]:
+                names.setdefault(node.get("role", {}).get("value"), []).append(node.get("name", {}).get("value"))
+            where = f"deck {deck}, slide {number}"
+            assert label in names.get("image", []), f"{where}: no image named {label!r} in the accessibility tree"
+            assert f"Data of the chart: {label}" in names.get("table", []), f"{where}: no data table for {label!r}"
+            assert rows >= 2, f"{where}: the data table of {label!r} has no data rows"
+
+
+def _contrast(first, second) -> float:
+    def luminance(rgb):
+        linear = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+SERIES_CUES = """
+() => {
+  const parse = (color) => {
+    const probe = document.createElement('canvas').getContext('2d');
+    probe.fillStyle = color; probe.fillRect(0, 0, 1, 1);
+    return [...probe.getImageData(0, 0, 1, 1).data.slice(0, 3)];
+  };
+  const background = getComputedStyle(document.querySelector('section')).getPropertyValue('--slide-bg').trim();
+  return [...document.querySelectorAll('canvas[id^="chart-"]')].flatMap((canvas) => {
+    const chart = Chart.getChart(canvas);
+    return chart.data.datasets.map((dataset, index) => {
+      const meta = chart.getDatasetMeta(index);
+      const element = meta.data[0];
+      const line = meta.dataset ? meta.dataset.options : {};
+      const options = element.options;
+      const fill = meta.type === 'bar' ? options.backgroundColor : (line.borderColor || options.borderColor);
+      return {
+        chart: canvas.id, dataset: dataset.label, type: meta.type,
+        fill: parse(fill), background: parse(background),
+        outline: options.borderWidth > 0 ? parse(options.borderColor) : null,
+        dashed: Array.isArray(line.borderDash) && line.borderDash.length > 0,
+        pointStyle: options.pointStyle || 'circle',
+      };
+    });
+  });
+}
+"""
+
+
+def test_light_series_colours_carry_a_second_cue(built_decks, project, open_deck):
+    for deck in built_decks:
+        page, _ = open_deck(project.build / f"{deck}.html")
+        for series in page.evaluate(SERIES_CUES):
+            if _contrast(series["fill"], series["background"]) >= 3:
+                continue
+            where = f"deck {deck}, {series['chart']}, dataset {series['dataset']!r}"
+            if series["type"] == "bar":
+                assert series["outline"] and _contrast(series["outline"], series["background"]) >= 3, f"{where}: light bars need a dark outline"
+            elif series["type"] == "line":
+                assert series["dashed"] and series["pointStyle"] != "circle", f"{where}: a light line needs dashes and its own point shape"
+            else:
+                assert series["pointStyle"] != "circle" or series["outline"], f"{where}: light points need their own shape"
+
+
+def test_presenter_view_shows_notes_and_draws_both_panes(built_decks, project, browser):
+    deck = built_decks[0]
+    html = project.build / f"{deck}.html"
+    markdown = (project.build / f"{deck}.md").read_text(encoding="utf-8")
+    slides = markdown.split("\n---\n")[1:]
+    # The first chart slide whose next slide also has a chart.
+    number = next(n for n in range(1, len(slides)) if "ld-chart-spec" in slides[n - 1] and "ld-chart-spec" in slides[n])
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    try:
+        page.goto(f"{html.resolve().as_uri()}?view=presenter#{number}")
+        page.wait_for_function("document.documentElement.dataset.chartsReady === 'true'")
+        assert page.locator(".bespoke-marp-presenter-container").is_visible()
+        notes = page.locator(".bespoke-marp-presenter-note-container").inner_text()
+        assert "Run: experiment" in notes or "published.yaml" in notes, notes[:200]
+        assert page.locator(".bespoke-marp-presenter-info-timer").is_visible()
+
+        drawn = (
+            "(n) => { const slide = document.querySelectorAll('svg[data-marpit-svg]')[n - 1];"
+            " const canvases = [...slide.querySelectorAll('canvas')];"
+            " return canvases.length > 0 && canvases.every((c) => Chart.getChart(c) && Chart.getChart(c).chartArea); }"
+        )
+        assert page.evaluate(drawn, number), f"slide {number}: charts not drawn in the current pane"
+        following = page.frame_locator("iframe").locator("body")
+        following.wait_for()
+        frame = next(f for f in page.frames if "view=next" in f.url)
+        frame.wait_for_function("document.documentElement.dataset.chartsReady === 'true'")
+        frame.wait_for_function(f"location.hash === '#{number + 1}'")
+        assert frame.evaluate(drawn, number + 1), f"slide {number + 1}: charts not drawn in the next-slide pane"
+    finally:
+        page.close()

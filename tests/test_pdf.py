@@ -3,6 +3,7 @@
 import re
 import subprocess
 
+import numpy
 import pytest
 from PIL import Image, ImageStat
 
@@ -67,3 +68,75 @@ def test_chart_images_are_not_blank(built_decks, project, tmp_path):
             for path in colourful:
                 spread = ImageStat.Stat(Image.open(path).convert("L")).stddev[0]
                 assert spread > 5, f"deck {deck}, page {page}: chart image {path.name} is blank (stddev {spread:.1f})"
+
+
+def test_pdf_outline_lists_slide_titles(built_decks, project):
+    from pypdf import PdfReader
+
+    for deck in built_decks:
+        markdown = (project.build / f"{deck}.md").read_text(encoding="utf-8")
+        titles = re.findall(r"^# (.+)$", markdown, re.M)
+        reader = PdfReader(project.build / f"{deck}.pdf")
+
+        def flatten(items):
+            for item in items:
+                yield from flatten(item) if isinstance(item, list) else [item.title]
+
+        outline = list(flatten(reader.outline))
+        missing = [title for title in titles if title not in outline]
+        assert missing == [], f"deck {deck}: slide titles missing from the PDF outline: {missing}"
+
+
+DECK_WITH_NOTE = """---
+marp: true
+theme: livedeck
+---
+
+# Values
+
+{{ chart('values', 'bar', labels=['a', 'b', 'c'], datasets=[dataset('v', results.demo.values)], label='Values') }}
+
+<!--
+Data: demo results, three values.
+-->
+"""
+
+
+@pytest.fixture
+def small_deck(scratch):
+    (scratch.results / "demo.json").write_text(
+        '{"experiment": "demo", "data": {"values": [3, 1, 2]}, "provenance": {"inputs": {}}}'
+    )
+    (scratch.slides / "small.md.j2").write_text(DECK_WITH_NOTE)
+    return scratch
+
+
+def test_pdf_notes_become_annotations(small_deck):
+    from pypdf import PdfReader
+
+    from conftest import run_tool
+
+    run_tool(small_deck, "build", "--no-experiments", "--pdf-notes")
+    page = PdfReader(small_deck.build / "small.pdf").pages[0]
+    contents = [annotation.get_object().get("/Contents", "") for annotation in page.get("/Annots", [])]
+    assert any("Data: demo results, three values." in text for text in contents), contents
+
+
+def test_pptx_has_every_slide_with_its_chart_drawn(small_deck):
+    import io
+    import zipfile
+
+    from conftest import run_tool
+
+    run_tool(small_deck, "build", "--no-experiments", "--pptx")
+    with zipfile.ZipFile(small_deck.build / "small.pptx") as pptx:
+        slides = [name for name in pptx.namelist() if re.fullmatch(r"ppt/slides/slide\d+\.xml", name)]
+        images = [name for name in pptx.namelist() if name.startswith("ppt/media/") and name.endswith(".png")]
+        assert len(slides) == 1
+        assert len(images) == 1
+        slide = Image.open(io.BytesIO(pptx.read(images[0]))).convert("RGB")
+    # The chart's bars are the theme's first series colour, Dartmouth green (#00693e).
+    pixels = numpy.asarray(slide).astype(int)
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    green = int(((r < 40) & (g > 80) & (g < 130) & (b > 40) & (b < 90)).sum())
+    assert green > 0.01 * slide.width * slide.height, f"only {green} chart-green pixels: the chart was not drawn"

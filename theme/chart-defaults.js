@@ -551,27 +551,101 @@
     return ownColor(context, 'borderColor') || seriesColor(context);
   }
 
+  // ==========================================================================
+  // Contrast: a second cue for series colours that are light on the slide
+  // ==========================================================================
+
+  // Non-text marks need a contrast of 3:1 with what is around them (WCAG 2.1,
+  // success criterion 1.4.11). A series colour below that, such as the light
+  // greens and yellows of the palette, gets a second cue: a dashed line, a
+  // distinct point shape, or a dark outline on its bars.
+  const MIN_CONTRAST = 3;
+  const WEAK_POINT_STYLES = ['triangle', 'rectRot', 'rect', 'star'];
+
+  function relativeLuminance(channels) {
+    const linear = channels.map((channel) => {
+      const value = channel / 255;
+      return value <= 0.04045 ? value / 12.92 : Math.pow((value + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2];
+  }
+
+  function contrastRatio(color, background) {
+    const fore = parseRgbChannels(color);
+    const back = parseRgbChannels(background);
+    if (!fore || !back) {
+      return Infinity;  // an unparsed colour is left as the author gave it
+    }
+    const [light, dark] = [relativeLuminance(fore), relativeLuminance(back)].sort((a, b) => b - a);
+    return (light + 0.05) / (dark + 0.05);
+  }
+
+  function isWeak(context, color) {
+    return contrastRatio(color, getPalette(context).slideBackground) < MIN_CONTRAST;
+  }
+
+  // The colour mixed with black until it reaches 3:1 on the slide.
+  function outlineColor(context, color) {
+    const channels = parseRgbChannels(color);
+    if (!channels) {
+      return color;
+    }
+    for (let keep = 0.9; keep > 0; keep -= 0.1) {
+      const darker = '#' + channels.map((c) => Math.round(c * keep).toString(16).padStart(2, '0')).join('');
+      if (!isWeak(context, darker)) {
+        return darker;
+      }
+    }
+    return '#000000';
+  }
+
+  // Among the weak series of a chart, the first gets a triangle, the next a
+  // diamond, and so on, so two weak series never share a shape.
+  function weakPointStyle(context, color) {
+    if (!isWeak(context, color)) {
+      return 'circle';
+    }
+    const weakBefore = context.chart.data.datasets
+      .slice(0, context.datasetIndex)
+      .filter((dataset, index) => isWeak(context, pickColor(getPalette(context).chartColors, index))).length;
+    return WEAK_POINT_STYLES[weakBefore % WEAK_POINT_STYLES.length];
+  }
+
   function applyDatasetDefaults() {
     const datasets = ChartJs.defaults.datasets;
+    const barFill = (context) => ownColor(context, 'borderColor') || seriesColor(context);
 
     Object.assign(datasets.bar, {
-      backgroundColor: (context) => ownColor(context, 'borderColor') || seriesColor(context),
-      borderColor: (context) => ownColor(context, 'backgroundColor') || seriesColor(context),
+      backgroundColor: barFill,
+      borderColor: (context) => {
+        const fill = barFill(context);
+        return ownColor(context, 'backgroundColor') || (isWeak(context, fill) ? outlineColor(context, fill) : fill);
+      },
+      borderWidth: (context) => (isWeak(context, barFill(context)) ? 2 : 0),
     });
 
     Object.assign(datasets.line, {
       borderColor: seriesColor,
       backgroundColor: (context) => getColorWithAlpha(lineColor(context), 0.1),
       borderWidth: 3,
+      borderDash: (context) => (isWeak(context, lineColor(context)) ? [10, 6] : []),
       pointBackgroundColor: lineColor,
-      pointBorderColor: lineColor,
+      pointBorderColor: (context) => {
+        const color = lineColor(context);
+        return isWeak(context, color) ? outlineColor(context, color) : color;
+      },
+      pointStyle: (context) => weakPointStyle(context, lineColor(context)),
       pointRadius: 4,
       pointHoverRadius: 6,
     });
 
     Object.assign(datasets.scatter, {
       backgroundColor: (context) => getColorWithAlpha(lineColor(context), 0.75),
-      borderColor: seriesColor,
+      borderColor: (context) => {
+        const color = lineColor(context);
+        return isWeak(context, color) ? outlineColor(context, color) : color;
+      },
+      pointStyle: (context) => weakPointStyle(context, lineColor(context)),
       pointRadius: 6,
       pointHoverRadius: 8,
     });

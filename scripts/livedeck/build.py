@@ -35,8 +35,11 @@ class DeckReport:
     seconds: float = 0.0
 
 
-def _deck_digest(markdown: str, bundle: Bundle, project: Project, formats: tuple[str, ...]) -> str:
+def _deck_digest(markdown: str, bundle: Bundle, project: Project, formats: tuple[str, ...], pdf_notes: bool) -> str:
     hasher = hashlib.sha256()
+    hasher.update(b"pdf-notes" if pdf_notes else b"")
+    # This file chooses Marp's options, so a change here rebuilds every deck.
+    hasher.update(Path(__file__).read_bytes())
     hasher.update(markdown.encode("utf-8"))
     hasher.update(bundle.digest.encode())
     hasher.update((project.root / "scripts" / "marp-engine.mjs").read_bytes())
@@ -44,8 +47,9 @@ def _deck_digest(markdown: str, bundle: Bundle, project: Project, formats: tuple
     return hasher.hexdigest()
 
 
-def _marp_output(project: Project, markdown_path: Path, bundle: Bundle, target: Path, tmp: Path, chromium: str) -> None:
-    """Have Marp write one output (HTML or PDF, by `target`'s suffix) to the temporary file `tmp`."""
+def _marp_output(project: Project, markdown_path: Path, bundle: Bundle, target: Path, tmp: Path, chromium: str,
+                 pdf_notes: bool = False) -> None:
+    """Have Marp write one output (HTML, PDF or PPTX, by `target`'s suffix) to the temporary file `tmp`."""
     args = [
         "--no-config-file",
         "--html",
@@ -54,12 +58,17 @@ def _marp_output(project: Project, markdown_path: Path, bundle: Bundle, target: 
         "--output", str(tmp),
     ]
     if target.suffix == ".pdf":
-        args.append("--pdf")
+        # Bookmarks from the slide titles, so a reader can jump to a section.
+        args += ["--pdf", "--pdf-outlines"]
+        if pdf_notes:
+            args.append("--pdf-notes")
+    elif target.suffix == ".pptx":
+        args.append("--pptx")
     env = {"LIVEDECK_RUNTIME": str(bundle.runtime_js), "CHROME_PATH": chromium}
     run_marp(project, [*args, "--", str(markdown_path)], env=env, output_name=project.relative(target))
 
 
-def build_deck(project: Project, deck: str, *, formats=("html", "pdf"), force=False) -> DeckReport:
+def build_deck(project: Project, deck: str, *, formats=("html", "pdf"), force=False, pdf_notes=False) -> DeckReport:
     """Render one deck and write `build/<deck>.<format>` for each format whose inputs changed."""
     started = time.perf_counter()
     markdown, record = render_deck(project, deck)
@@ -67,7 +76,7 @@ def build_deck(project: Project, deck: str, *, formats=("html", "pdf"), force=Fa
     markdown_path = project.build / f"{deck}.md"
     targets = {fmt: project.build / f"{deck}.{fmt}" for fmt in formats}
 
-    digest = _deck_digest(markdown, bundle, project, tuple(formats))
+    digest = _deck_digest(markdown, bundle, project, tuple(formats), pdf_notes)
     state_path = project.state / f"{deck}.json"
     previous = json.loads(state_path.read_text()) if state_path.is_file() else {}
     up_to_date = (
@@ -95,7 +104,7 @@ def build_deck(project: Project, deck: str, *, formats=("html", "pdf"), force=Fa
         try:
             with ThreadPoolExecutor(max_workers=len(targets)) as pool:
                 futures = [
-                    pool.submit(_marp_output, project, markdown_path, bundle, target, tmp, chromium)
+                    pool.submit(_marp_output, project, markdown_path, bundle, target, tmp, chromium, pdf_notes)
                     for target, tmp in temporaries.items()
                 ]
                 for future in futures:
@@ -117,7 +126,7 @@ def build_deck(project: Project, deck: str, *, formats=("html", "pdf"), force=Fa
 
 
 def build(project: Project, decks: list[str] | None = None, *, run_experiments=True, force=False,
-          formats=("html", "pdf"), device="cpu", jobs=1) -> tuple[list, list[DeckReport]]:
+          formats=("html", "pdf"), device="cpu", jobs=1, pdf_notes=False) -> tuple[list, list[DeckReport]]:
     """Build the decks named (all when None); return the experiment decisions and deck reports.
 
     `jobs` decks are built at once. Each deck writes only its own files, so they do not collide.
@@ -134,10 +143,12 @@ def build(project: Project, decks: list[str] | None = None, *, run_experiments=T
     decisions = experiments.refresh(project, device=device) if run_experiments else []
     names = decks or known
     if jobs <= 1 or len(names) == 1:
-        reports = [build_deck(project, deck, formats=formats, force=force) for deck in names]
+        reports = [build_deck(project, deck, formats=formats, force=force, pdf_notes=pdf_notes) for deck in names]
     else:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            reports = list(pool.map(lambda deck: build_deck(project, deck, formats=formats, force=force), names))
+            reports = list(
+                pool.map(lambda deck: build_deck(project, deck, formats=formats, force=force, pdf_notes=pdf_notes), names)
+            )
     return decisions, reports
 
 

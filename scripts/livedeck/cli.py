@@ -13,6 +13,8 @@ from .paths import Project, find_root
 def _command_build(project: Project, options) -> int:
     started = time.perf_counter()
     formats = ("html",) if options.no_pdf else ("html", "pdf")
+    if options.pptx:
+        formats += ("pptx",)
     decisions, reports = build(
         project,
         options.decks or None,
@@ -21,6 +23,7 @@ def _command_build(project: Project, options) -> int:
         formats=formats,
         device=options.device,
         jobs=options.jobs,
+        pdf_notes=options.pdf_notes,
     )
     print(summary(decisions, reports, time.perf_counter() - started))
     return 0
@@ -101,6 +104,14 @@ def _command_new(project: Project, options) -> int:
     return 0
 
 
+def _command_figures(project: Project, options) -> int:
+    from .figures import write_figures
+
+    paths = write_figures(project, options.decks or None)
+    print(f"  wrote {len(paths)} files to {project.relative(project.build / 'figures')}")
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livedeck", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every decision and external command")
@@ -112,6 +123,8 @@ def make_parser() -> argparse.ArgumentParser:
     build_parser.add_argument("--no-pdf", action="store_true", help="write only the HTML")
     build_parser.add_argument("--no-experiments", action="store_true", help="use the committed results as they are")
     build_parser.add_argument("--device", default="cpu", help="PyTorch device for experiments that run (default: cpu)")
+    build_parser.add_argument("--pptx", action="store_true", help="also write build/<deck>.pptx (slides as images) for PowerPoint")
+    build_parser.add_argument("--pdf-notes", action="store_true", help="add the speaker notes to the PDF as annotations")
     build_parser.add_argument("-j", "--jobs", type=int, default=1, help="decks to build at once (default: 1)")
     build_parser.set_defaults(handler=_command_build)
 
@@ -131,6 +144,10 @@ def make_parser() -> argparse.ArgumentParser:
     bench_parser.add_argument("--only", help="comma-separated measurements (default: all): build,noop,refresh,startup,size,scale,experiments")
     bench_parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (default: 5)")
     bench_parser.set_defaults(handler=_command_bench)
+
+    figures_parser = commands.add_parser("figures", help="write every chart as PNG (300 dpi) and SVG to build/figures/<deck>/")
+    figures_parser.add_argument("decks", nargs="*", help="decks to draw (default: all)")
+    figures_parser.set_defaults(handler=_command_figures)
 
     watch_parser = commands.add_parser("watch", help="build, serve on 127.0.0.1 and rebuild and reload on every edit")
     watch_parser.add_argument("--port", type=int, default=8000, help="first port to try (default: 8000)")

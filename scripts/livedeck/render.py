@@ -156,11 +156,52 @@ class ChartMacros:
         return Markup(
             f'<figure class="ld-chart" data-chart-id="{chart_id}" style="width:{int(width)}px">'
             f'<canvas id="chart-{chart_id}" width="{int(width)}" height="{int(height)}" '
-            f'style="width:{int(width)}px;height:{int(height)}px" role="img" aria-label="{attribute(str(label))}"></canvas>'
+            f'style="width:{int(width)}px;height:{int(height)}px" role="img" aria-label="{attribute(str(label))}" '
+            f'aria-describedby="chart-{chart_id}-data"></canvas>'
             f'<script type="application/json" class="ld-chart-spec" data-chart-id="{chart_id}" '
             f'data-sources="{attribute(json.dumps(sources))}">{_json_for_script(spec)}</script>'
-            f"{caption_html}</figure>"
+            f"{data_table(chart_id, str(label), spec['data'])}{caption_html}</figure>"
         )
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return html.escape(str(value))
+
+
+def data_table(chart_id: str, label: str, data: dict) -> str:
+    """Return the chart's data as an HTML table for screen readers, one row per label or point.
+
+    Category charts get a column per dataset; point charts (scatter) get the dataset, x, y and
+    the point's own label.
+    """
+    datasets = data["datasets"]
+    point_data = any(isinstance(item, dict) for dataset in datasets for item in dataset.get("data", []))
+    if point_data:
+        head = "<tr><th>series</th><th>x</th><th>y</th><th>point</th></tr>"
+        rows = [
+            f"<tr><th>{html.escape(dataset['label'])}</th><td>{_cell(point.get('x'))}</td>"
+            f"<td>{_cell(point.get('y'))}</td><td>{html.escape(str(point.get('label', '')))}</td></tr>"
+            for dataset in datasets
+            for point in dataset["data"]
+        ]
+    else:
+        labels = data.get("labels") or list(range(1, max((len(d["data"]) for d in datasets), default=0) + 1))
+        head = "<tr><th></th>" + "".join(f"<th>{html.escape(d['label'])}</th>" for d in datasets) + "</tr>"
+        rows = []
+        for index, row_label in enumerate(labels):
+            cells = "".join(
+                f"<td>{_cell(d['data'][index]) if index < len(d['data']) and d['data'][index] is not None else ''}</td>"
+                for d in datasets
+            )
+            rows.append(f"<tr><th>{_cell(row_label)}</th>{cells}</tr>")
+    # A table grows to fit its cells whatever its width, so a 1-pixel clipping box wraps it.
+    return (
+        f'<div class="ld-chart-data" id="chart-{chart_id}-data"><table>'
+        f"<caption>Data of the chart: {html.escape(label)}</caption>"
+        f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def extract_source(project: Project, experiment: str, qualified_name: str) -> str:

@@ -176,10 +176,38 @@ def weight_bytes(n_parameters):
     return {name: (n_parameters * bits + 7) // 8 for name, bits in BITS_PER_PARAMETER.items()}  # whole bytes, rounded up
 
 
+def kv_cache_bytes(arch: Architecture, context: int, bytes_per_value: float = KV_BYTES_PER_VALUE):
+    """Return the bytes of keys and values a full KV cache holds for `context` tokens of one sequence."""
+    # One key and one value vector per KV head, in every layer, for every token.
+    return 2 * arch.n_layers * arch.n_kv_heads * arch.head_dim * bytes_per_value * context
+
+
 def kv_cache_bytes_per_token(arch: Architecture):
     """Return the FP16 bytes of keys and values that one token adds to the KV cache."""
-    # One key and one value vector per KV head, in every layer.
-    return 2 * arch.n_layers * arch.n_kv_heads * arch.head_dim * KV_BYTES_PER_VALUE
+    return kv_cache_bytes(arch, 1)
+
+
+# Inputs at which the formulas are written out as test vectors for the slides' what-if controls,
+# which compute the same formulas in the page. Bytes per value 0.5 is a 4-bit cache.
+TEST_CONTEXTS = (1024, 4096, 32768, 131072)
+TEST_BYTES_PER_VALUE = (4, 2, 1, 0.5)
+TEST_BITS = (32, 16, 8, 4, 3, 2)
+
+
+def test_vectors(models):
+    """Return KV-cache and weight memory in GB at the test inputs, for every model in `models`."""
+    return {
+        "kv_cache": [
+            {"model": key, "context": context, "bytes_per_value": width,
+             "gb": to_gigabytes(kv_cache_bytes(ARCHITECTURES[key], context, width))}
+            for key in models for context in TEST_CONTEXTS for width in TEST_BYTES_PER_VALUE
+        ],
+        "weights": [
+            {"model": key, "bits": bits,
+             "gb": to_gigabytes(total_and_active(count_parameters(ARCHITECTURES[key]))[0] * bits / 8)}
+            for key in models for bits in TEST_BITS
+        ],
+    }
 
 
 # -----------------------------------------------------------------------------
@@ -279,6 +307,7 @@ def run(params: Params, *, device: str = "cpu", progress=None) -> dict:
             [to_gigabytes(m["kv_cache_bytes"][i]) for m in ordered] for i in range(len(p.contexts))
         ],
         "dense_vs_sparse": dense_vs_sparse,
+        "test_vectors": test_vectors(p.models),
     }
 
 
@@ -370,6 +399,15 @@ def _output_schema():
                 "parameters_active_b": _array(positive),
                 "memory_gb_fp16": {**_array(positive), "description": "weights at FP16 in GB (10^9 bytes)"},
             }),
+            "test_vectors": {
+                **_object({
+                    "kv_cache": _array(_object({
+                        "model": model_key, "context": count, "bytes_per_value": positive, "gb": positive,
+                    })),
+                    "weights": _array(_object({"model": model_key, "bits": count, "gb": positive})),
+                }),
+                "description": "memory in GB at fixed inputs, replayed against the slides' what-if controls",
+            },
         }),
     }
 

@@ -96,6 +96,29 @@ def simulate_tokens(alpha, gamma, trials, rng):
     return prefix_accepted.sum(axis=1) + 1                  # (trials,) accepted drafts + the target's token
 
 
+# Inputs at which the closed forms are written out as test vectors. The slide's what-if controls
+# compute the same formulas in the page, and a browser test checks them against these, including
+# the edge cases: every draft accepted, no draft, and a free draft model.
+TEST_VECTOR_INPUTS = (
+    (0.5, 1, 0.05), (0.8, 4, 0.05), (0.95, 8, 0.1), (0.6, 3, 0.0), (0.99, 10, 0.2),
+    (1.0, 5, 0.05), (0.7, 0, 0.05), (0.0, 4, 0.05),
+)
+
+
+def test_vectors():
+    """Return expected tokens and speed-up at TEST_VECTOR_INPUTS, for the page's copy of the formulas."""
+    return [
+        {
+            "alpha": alpha,
+            "gamma": gamma,
+            "cost_ratio": cost_ratio,
+            "expected_tokens": sig(expected_tokens(alpha, gamma)),
+            "speedup": sig(walltime_speedup(alpha, gamma, cost_ratio)),
+        }
+        for alpha, gamma, cost_ratio in TEST_VECTOR_INPUTS
+    ]
+
+
 def sig(value):
     """Round to 6 significant digits, enough for any chart and stable in a diff."""
     return float(f"{value:.6g}")
@@ -142,6 +165,7 @@ def run(params: Params, *, device: str = "cpu", progress=None) -> dict:
         "speedup": [[sig(v) for v in row] for row in speedup],
         "best_gamma": [p.gammas[j] for j in best],
         "best_speedup": [sig(row[j]) for row, j in zip(speedup, best)],
+        "test_vectors": test_vectors(),
     }
 
 
@@ -177,10 +201,22 @@ def _output_schema():
             "speedup": _per_alpha({"type": "number", "exclusiveMinimum": 0}, "expected walltime improvement factor"),
             "best_gamma": {**_array({"type": "integer", "minimum": 0}), "description": "per alpha, the gamma of the highest speedup"},
             "best_speedup": _array({"type": "number", "exclusiveMinimum": 0}),
+            "test_vectors": {
+                **_array({
+                    "type": "object",
+                    "properties": {
+                        "alpha": {"type": "number"}, "gamma": {"type": "integer"}, "cost_ratio": {"type": "number"},
+                        "expected_tokens": tokens, "speedup": {"type": "number", "exclusiveMinimum": 0},
+                    },
+                    "required": ["alpha", "gamma", "cost_ratio", "expected_tokens", "speedup"],
+                    "additionalProperties": False,
+                }),
+                "description": "closed-form values at fixed inputs, replayed against the slide's what-if controls",
+            },
         },
         "required": [
             "alphas", "gammas", "cost_ratio", "trials", "expected_tokens", "simulated_tokens",
-            "simulated_standard_error", "max_abs_gap", "speedup", "best_gamma", "best_speedup",
+            "simulated_standard_error", "max_abs_gap", "speedup", "best_gamma", "best_speedup", "test_vectors",
         ],
         "additionalProperties": False,
     }

@@ -116,8 +116,11 @@ def test_pdf_notes_become_annotations(small_deck):
 
     from conftest import run_tool
 
+    run_tool(small_deck, "build", "--no-experiments")
     run_tool(small_deck, "build", "--no-experiments", "--pdf-notes")
-    page = PdfReader(small_deck.build / "small.pdf").pages[0]
+    student_copy = PdfReader(small_deck.build / "small.pdf").pages[0]
+    assert not student_copy.get("/Annots"), "the students' PDF must not carry the notes"
+    page = PdfReader(small_deck.build / "small-notes.pdf").pages[0]
     contents = [annotation.get_object().get("/Contents", "") for annotation in page.get("/Annots", [])]
     assert any("Data: demo results, three values." in text for text in contents), contents
 

@@ -103,8 +103,8 @@ def test_parameter_of_wrong_type_names_params_file(lab):
     lab.params.write_text("squares:\n  n: many\n")
     with pytest.raises(LivedeckError) as caught:
         experiments.refresh(lab)
-    assert "experiments/params.yaml sets squares.n to 'many'" in caught.value.message
-    assert "a number" in caught.value.message
+    assert "experiments/params.yaml sets squares.n to many" in caught.value.message
+    assert "a whole number like its default 4" in caught.value.message
 
 
 def test_parameter_rejected_by_experiment_names_params_file(lab):

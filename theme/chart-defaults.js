@@ -637,6 +637,8 @@
       pointStyle: (context) => weakPointStyle(context, lineColor(context)),
       pointRadius: 4,
       pointHoverRadius: 6,
+      // A point on the edge of the plot area is drawn whole, not cut in half.
+      clip: false,
     });
 
     Object.assign(datasets.scatter, {
@@ -648,6 +650,7 @@
       pointStyle: (context) => weakPointStyle(context, lineColor(context)),
       pointRadius: 6,
       pointHoverRadius: 8,
+      clip: false,
     });
 
     Object.assign(datasets.bubble, {

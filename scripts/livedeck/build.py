@@ -59,7 +59,7 @@ def _marp_output(project: Project, markdown_path: Path, bundle: Bundle, target: 
     ]
     if target.suffix == ".pdf":
         # Bookmarks from the slide titles, so a reader can jump to a section.
-        args += ["--pdf", "--pdf-outlines"]
+        args += ["--pdf", "--pdf-outlines", "--pdf-outlines.pages=false"]
         if pdf_notes:
             args.append("--pdf-notes")
     elif target.suffix == ".pptx":
@@ -75,6 +75,9 @@ def build_deck(project: Project, deck: str, *, formats=("html", "pdf"), force=Fa
     bundle = build_bundle(project, subsets_for(project, markdown))
     markdown_path = project.build / f"{deck}.md"
     targets = {fmt: project.build / f"{deck}.{fmt}" for fmt in formats}
+    if pdf_notes and "pdf" in targets:
+        # The lecturer's copy with notes goes next to the students' PDF, never over it.
+        targets["pdf"] = project.build / f"{deck}-notes.pdf"
 
     digest = _deck_digest(markdown, bundle, project, tuple(formats), pdf_notes)
     state_path = project.state / f"{deck}.json"

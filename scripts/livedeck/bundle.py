@@ -123,11 +123,14 @@ def build_bundle(project: Project, subsets=SUBSETS) -> Bundle:
     """Build (or reuse) the theme CSS with the fonts of `subsets` inlined, and the Chart.js runtime script."""
     theme_source = _require(project.theme / "livedeck.css", "theme file theme/livedeck.css").read_bytes()
     defaults = _require(project.theme / "chart-defaults.js", "chart runtime theme/chart-defaults.js").read_bytes()
+    what_if = _require(project.theme / "what-if.js", "what-if controls theme/what-if.js").read_bytes()
     chartjs = _require(project.node_modules / "chart.js" / "dist" / "chart.umd.min.js", "Chart.js").read_bytes()
     lock = project.root / "package-lock.json"
     lock_bytes = lock.read_bytes() if lock.is_file() else b""
 
-    digest = _digest(theme_source, defaults, chartjs, lock_bytes, Path(__file__).read_bytes(), ",".join(subsets).encode())
+    digest = _digest(
+        theme_source, defaults, what_if, chartjs, lock_bytes, Path(__file__).read_bytes(), ",".join(subsets).encode()
+    )
     cache = project.build / ".cache"
     theme_css = cache / f"theme-{digest[:16]}" / "livedeck.css"
     runtime_js = cache / f"runtime-{digest[:16]}.js"
@@ -136,7 +139,8 @@ def build_bundle(project: Project, subsets=SUBSETS) -> Bundle:
         faces = font_faces(project, subsets)
         write_text_atomic(theme_css, theme_source.decode("utf-8") + "\n/* Bundled fonts */\n" + faces + "\n")
     if not runtime_js.is_file():
-        # Chart.js first, then the defaults, which register themselves with the Chart global it defines.
-        runtime = chartjs.decode("utf-8") + "\n;\n" + defaults.decode("utf-8") + "\n"
+        # Chart.js first, then the defaults, which register themselves with the Chart global it
+        # defines, then the what-if controls, which redraw the charts the defaults made.
+        runtime = chartjs.decode("utf-8") + "\n;\n" + defaults.decode("utf-8") + "\n;\n" + what_if.decode("utf-8") + "\n"
         write_text_atomic(runtime_js, runtime)
     return Bundle(theme_css, runtime_js, digest)

@@ -100,7 +100,10 @@ def _command_new(project: Project, options) -> int:
     from .starter import new_deck
 
     path = new_deck(project, options.name, title=options.title)
-    print(f"created {project.relative(path)}; build it with `make slides` or preview it with `make watch`")
+    print(
+        f"created {project.relative(path)}; preview it with `make watch`, build it with `make slides`, "
+        f"then record its baseline screenshots with `make screenshots DECKS={options.name}` and commit them"
+    )
     return 0
 
 
@@ -124,7 +127,7 @@ def make_parser() -> argparse.ArgumentParser:
     build_parser.add_argument("--no-experiments", action="store_true", help="use the committed results as they are")
     build_parser.add_argument("--device", default="cpu", help="PyTorch device for experiments that run (default: cpu)")
     build_parser.add_argument("--pptx", action="store_true", help="also write build/<deck>.pptx (slides as images) for PowerPoint")
-    build_parser.add_argument("--pdf-notes", action="store_true", help="add the speaker notes to the PDF as annotations")
+    build_parser.add_argument("--pdf-notes", action="store_true", help="write build/<deck>-notes.pdf, the PDF with the speaker notes as annotations")
     build_parser.add_argument("-j", "--jobs", type=int, default=1, help="decks to build at once (default: 1)")
     build_parser.set_defaults(handler=_command_build)
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import yaml
+
 from .errors import LivedeckError
 from .fileio import read_yaml, write_json_atomic
 from .paths import Project
@@ -227,8 +229,8 @@ def _make_params(module, name: str, overrides: dict, quick: bool):
         if not _same_kind(current, value):
             raise LivedeckError(
                 "invalid-params",
-                f"experiments/params.yaml sets {name}.{key} to {value!r}, but it takes {_kind(current)} "
-                f"like its default {current!r}",
+                f"experiments/params.yaml sets {name}.{key} to {_yaml_text(value)}, but it takes {_kind(current)} "
+                f"like its default {_yaml_text(current)}",
             )
         values[key] = value
     try:
@@ -239,10 +241,17 @@ def _make_params(module, name: str, overrides: dict, quick: bool):
         ) from None
 
 
+def _yaml_text(value) -> str:
+    """Return `value` as it would be written in params.yaml, for messages."""
+    return yaml.safe_dump(list(value) if isinstance(value, tuple) else value, default_flow_style=True).strip().removesuffix("\n...").strip()
+
+
 def _kind(value) -> str:
     if isinstance(value, bool):
         return "true or false"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
         return "a number"
     if isinstance(value, str):
         return "text"

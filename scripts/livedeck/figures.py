@@ -962,7 +962,7 @@ def _draw_series(axes, chart_type, dataset, points, index, palette, y_scale, whe
     if radius > 0:
         size = (2 * _px(radius) * MARKER_SCALE.get(marker, 1.0)) ** 2
         collection = axes.scatter(xs, ys, s=size, marker=marker, facecolors=point_fill, edgecolors=point_edge,
-                                  linewidths=_px(POINT_BORDER_WIDTH_PX), zorder=3,
+                                  linewidths=_px(POINT_BORDER_WIDTH_PX), zorder=3, clip_on=False,
                                   label=label if chart_type == "scatter" else f"_{label} points")
         collection.point_labels = [text for _, _, text in points]
         collection.point_radius_px = radius

@@ -12,6 +12,7 @@ Jinja runs with undefined names as errors. Templates see:
 import ast
 import html
 import json
+import os
 import re
 import sys
 import textwrap
@@ -92,7 +93,10 @@ def _template_location() -> str:
         template = frame.f_globals.get("__jinja_template__")
         if template is not None:
             line = template.get_corresponding_lineno(frame.f_lineno)
-            return f"{template.filename} line {line}"
+            # Relative to the folder the tool runs in (the project root under make), like other messages.
+            relative = os.path.relpath(template.filename)
+            name = template.filename if relative.startswith("..") else relative
+            return f"{name} line {line}"
         frame = frame.f_back
     return "unknown place"
 
@@ -122,7 +126,7 @@ class ChartMacros:
         return entry
 
     def chart(self, chart_id, chart_type, *, datasets, labels=None, label, caption=None,
-              options=None, width=1080, height=430):
+              options=None, width=1080, height=430, whatif=None):
         where = _template_location()
         if not isinstance(chart_id, str) or not CHART_ID.match(chart_id):
             raise LivedeckError("invalid-chart", f"{where}: chart id {chart_id!r} must be lowercase letters, digits and dashes")
@@ -161,7 +165,58 @@ class ChartMacros:
             f'<script type="application/json" class="ld-chart-spec" data-chart-id="{chart_id}" '
             f'data-sources="{attribute(json.dumps(sources))}">{_json_for_script(spec)}</script>'
             f"{data_table(chart_id, str(label), spec['data'])}{caption_html}</figure>"
+            + (whatif_form(chart_id, whatif, where) if whatif else "")
         )
+
+
+WHATIF_FORMULAS = ("speculative", "kvCache", "weightMemory")  # the functions theme/what-if.js defines
+
+
+def whatif_form(chart_id: str, whatif: dict, where: str) -> str:
+    """Return the controls that recompute a chart in the page: sliders, selects and text boxes.
+
+    `whatif` is {"formula": name, "fixed": inputs that do not change, "controls": [...]}; each
+    control is {"name", "label", "type": "range" | "select" | "text", "value", and for a range
+    "min", "max", "step", for a select "options": [[value, text], ...]}.
+    """
+    formula = whatif.get("formula")
+    if formula not in WHATIF_FORMULAS:
+        raise LivedeckError(
+            "invalid-chart", f"{where}: chart {chart_id} names what-if formula {formula!r}; use one of {', '.join(WHATIF_FORMULAS)}"
+        )
+    fields = []
+    for control in whatif.get("controls", []):
+        name, kind = control["name"], control.get("type", "range")
+        element_id = f"chart-{chart_id}-{name}"
+        text = html.escape(str(control["label"]))
+        value = html.escape(str(control["value"]))
+        if kind == "range":
+            fields.append(
+                f'<label for="{element_id}">{text}</label><input type="range" id="{element_id}" name="{name}" '
+                f'min="{control["min"]}" max="{control["max"]}" step="{control["step"]}" value="{value}">'
+                f'<output for="{element_id}">{value}</output>'
+            )
+        elif kind == "select":
+            options = "".join(
+                f'<option value="{html.escape(str(option_value))}"{" selected" if str(option_value) == str(control["value"]) else ""}>'
+                f"{html.escape(str(option_text))}</option>"
+                for option_value, option_text in control["options"]
+            )
+            fields.append(f'<label for="{element_id}">{text}</label><select id="{element_id}" name="{name}">{options}</select>')
+        elif kind == "text":
+            fields.append(
+                f'<label for="{element_id}">{text}</label><input type="text" id="{element_id}" name="{name}" '
+                f'value="{value}" size="8" maxlength="40" autocomplete="off" spellcheck="false">'
+            )
+        else:
+            raise LivedeckError("invalid-chart", f"{where}: chart {chart_id}: control {name} has unknown type {kind!r}; use range, select or text")
+    settings = html.escape(json.dumps({"formula": formula, "fixed": plain_data(whatif.get("fixed", {}))}))
+    return (
+        f'<form class="ld-whatif" data-chart-id="{chart_id}" data-whatif="{settings}" '
+        f'aria-label="What if: change the inputs of the chart">'
+        f'<div class="ld-whatif-fields">{"".join(fields)}</div>'
+        f'<p class="ld-whatif-message" role="alert"></p><p class="ld-whatif-summary" aria-live="polite"></p></form>'
+    )
 
 
 def _cell(value) -> str:

@@ -428,6 +428,47 @@ def routing_example(model, batches, p: Params):
     }
 
 
+# The characters a student can route on the what-if slide: printable ASCII.
+PROBE_CHARACTERS = "".join(chr(code) for code in range(32, 127))
+
+
+def router_probe(model, p: Params, device):
+    """Return the first router's input for each character alone, the router weights and test vectors.
+
+    Each character is a sequence of one byte at position 0, so its router input depends on the
+    byte alone: embedding plus position, the first attention layer (which over one token passes
+    its value through) and the layer norm before the MoE layer. The slide's what-if control
+    multiplies these inputs by the exported router weights in the page, exactly as route_token
+    does, and a browser test replays `expected` against it.
+    """
+    captured = {}
+    hook = model.blocks[0].moe.register_forward_pre_hook(lambda module, args: captured.update(x=args[0]))
+    model.eval()
+    codes = torch.tensor([[ord(c)] for c in PROBE_CHARACTERS], device=device)  # (C, 1) one byte each
+    with torch.no_grad():
+        model(codes)
+    hook.remove()
+    inputs = captured["x"][:, 0]                                              # (C, d_model)
+    router_weight = model.blocks[0].moe.router.weight.detach()                # (n_experts, d_model)
+
+    expected = []
+    for x in inputs:
+        _, probs, chosen, weights = route_token(x, router_weight, p.top_k)
+        expected.append({
+            "probs": [sig(v) for v in probs.tolist()],
+            "chosen": chosen.tolist(),
+            "weights": [sig(v) for v in weights.tolist()],
+        })
+    return {
+        "characters": PROBE_CHARACTERS,
+        # The browser recomputes from these, so they keep full float32 precision.
+        "inputs": [[float(v) for v in x.tolist()] for x in inputs.cpu()],
+        "router_weight": [[float(v) for v in row] for row in router_weight.cpu().tolist()],
+        "top_k": p.top_k,
+        "expected": expected,
+    }
+
+
 def sig(value):
     """Round to 6 significant digits, enough for any chart and stable in a diff."""
     return float(f"{value:.6g}")
@@ -504,6 +545,7 @@ def run(params: Params, *, device: str = "cpu", progress=None) -> dict:
         runs[name], dropped[name], domains[name] = summarise_run(model, batches, p, coef, log)
         if name == "balanced":
             example = routing_example(model, batches, p)
+            probe = router_probe(model, p, device)
 
     return {
         "model": {
@@ -517,6 +559,7 @@ def run(params: Params, *, device: str = "cpu", progress=None) -> dict:
         },
         "corpus": {d.name: {"bytes": len(d.train) + len(d.heldout), "source": d.source} for d in corpus},
         "routing_example": example,
+        "router_probe": probe,
         "training": {"steps": logged_steps, "runs": runs},
         "capacity": {"factors": list(p.capacity_factors), "dropped": dropped},
         "domains": {
@@ -590,6 +633,20 @@ def _output_schema(n_experts, top_k):
                 "chosen": {**_array({"type": "integer", "minimum": 0, "maximum": n_experts - 1}, top_k), "uniqueItems": True},
                 "weights": _array(fraction, top_k),
             }),
+            "router_probe": {
+                **_object({
+                    "characters": {"type": "string", "minLength": 1},
+                    "inputs": _array(_array(number)),
+                    "router_weight": _array(_array(number), n_experts),
+                    "top_k": {"type": "integer", "const": top_k},
+                    "expected": _array(_object({
+                        "probs": shares,
+                        "chosen": {**_array({"type": "integer", "minimum": 0, "maximum": n_experts - 1}, top_k), "uniqueItems": True},
+                        "weights": _array(fraction, top_k),
+                    })),
+                }),
+                "description": "first-layer router input per character alone, the router weights, and the routing they give",
+            },
             "training": _object({
                 "steps": _array(count),
                 "runs": _per_run(training_run),
@@ -620,6 +677,7 @@ SAME_LENGTH = [
         "training.runs.balanced.train_loss",
     ),
     ("capacity.factors", "capacity.dropped.no_balance", "capacity.dropped.balanced"),
+    ("router_probe.inputs", "router_probe.expected"),
     ("domains.names", "domains.share.no_balance", "domains.share.balanced"),
     (
         "training.runs.no_balance.expert_share_by_layer",

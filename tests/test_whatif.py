@@ -139,3 +139,41 @@ def test_focused_slider_keeps_arrow_keys(lecture):
     lecture.evaluate("document.activeElement.blur()")
     lecture.keyboard.press("ArrowRight")
     lecture.wait_for_function(f"({ACTIVE})() === {number + 1}")
+
+
+@pytest.fixture(scope="module")
+def probe(project):
+    return json.loads((project.results / "moe_routing.json").read_text())["data"]["router_probe"]
+
+
+def test_router_text_box_replays_the_experiment(lecture, probe):
+    lecture.go("router-whatif")
+    box = lecture.locator("#chart-router-whatif-token")
+    summary = lecture.locator('form[data-chart-id="router-whatif"] .ld-whatif-summary')
+    for index, character in enumerate(probe["characters"]):
+        box.fill(character)
+        box.press("Enter")
+        (data,) = lecture.evaluate(DATA_OF, "router-whatif")
+        expected = probe["expected"][index]
+        assert all(math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6) for a, b in zip(data, expected["probs"])), character
+        first, second = (f"E{expert + 1}" for expert in expected["chosen"])
+        assert f"goes to {first} and {second}, whose outputs are mixed" in summary.inner_text(), character
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("", "Type one character"),
+    ("ab", "type a single character"),
+    ("x" * 1000, "type a single character"),
+    ("é", "outside the vocabulary"),
+    ("\u4e2d", "outside the vocabulary"),
+])
+def test_router_bad_input_keeps_chart(lecture, typed, expected):
+    lecture.go("router-whatif")
+    before = lecture.evaluate(DATA_OF, "router-whatif")
+    box = lecture.locator("#chart-router-whatif-token")
+    box.fill(typed)
+    box.press("Enter")
+    message = lecture.locator('form[data-chart-id="router-whatif"] .ld-whatif-message')
+    assert message.is_visible()
+    assert expected in message.inner_text()
+    assert lecture.evaluate(DATA_OF, "router-whatif") == before

@@ -63,6 +63,23 @@
     return Number.isFinite(tokens) && tokens >= 1 ? tokens : null;
   }
 
+  // experiments/moe_routing.py: route_token. Logits are the router input times each expert's
+  // weight row; softmax gives the probabilities; the top k are renormalised to mix outputs.
+  function routeToken(x, routerWeight, k) {
+    const logits = routerWeight.map((row) => row.reduce((sum, w, i) => sum + w * x[i], 0));
+    const top = Math.max(...logits);
+    const exps = logits.map((logit) => Math.exp(logit - top));
+    const total = exps.reduce((sum, value) => sum + value, 0);
+    const probs = exps.map((value) => value / total);
+    const chosen = probs
+      .map((prob, index) => [prob, index])
+      .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+      .slice(0, k)
+      .map(([, index]) => index);
+    const chosenTotal = chosen.reduce((sum, index) => sum + probs[index], 0);
+    return { logits, probs, chosen, weights: chosen.map((index) => probs[index] / chosenTotal) };
+  }
+
   const GB = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
   const FIXED2 = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
@@ -102,6 +119,30 @@
       return {
         data: [data],
         summary: `${context.toLocaleString('en-US')} tokens: from ${GB.format(Math.min(...data))} to ${GB.format(largest)} GB per sequence; the largest ${fitsText(largest, fixed.devices)}.`,
+      };
+    },
+
+    router(values, fixed) {
+      const text = String(values.token);
+      const shown = text.length > 12 ? `${text.slice(0, 12)}...` : text;
+      if (text.length === 0) {
+        throw new Error('Type one character to route, such as e, 7 or (.');
+      }
+      if ([...text].length > 1) {
+        throw new Error(`"${shown}" is ${[...text].length} characters; the model reads one byte at a time, so type a single character.`);
+      }
+      const index = fixed.characters.indexOf(text);
+      if (index < 0) {
+        throw new Error(`"${shown}" is outside the vocabulary this slide offers: printable ASCII characters.`);
+      }
+      const routed = routeToken(fixed.inputs[index], fixed.router_weight, fixed.top_k);
+      const percent = (value) => `${Math.round(value * 100)}%`;
+      const experts = routed.chosen.map((expert) => fixed.labels[expert]);
+      const mix = routed.weights.map(percent).join(' : ');
+      return {
+        data: [routed.probs.map(sig)],
+        summary: `"${text}" goes to ${experts.join(' and ')}, whose outputs are mixed ${mix}.`,
+        chosen: routed.chosen,
       };
     },
 
@@ -207,6 +248,7 @@
     walltimeSpeedup,
     kvCacheBytes,
     weightBytes,
+    routeToken,
     parseTokens,
   };
 

@@ -169,7 +169,7 @@ class ChartMacros:
         )
 
 
-WHATIF_FORMULAS = ("speculative", "kvCache", "weightMemory")  # the functions theme/what-if.js defines
+WHATIF_FORMULAS = ("speculative", "kvCache", "weightMemory", "router")  # the functions theme/what-if.js defines
 
 
 def whatif_form(chart_id: str, whatif: dict, where: str) -> str:
@@ -206,7 +206,7 @@ def whatif_form(chart_id: str, whatif: dict, where: str) -> str:
         elif kind == "text":
             fields.append(
                 f'<label for="{element_id}">{text}</label><input type="text" id="{element_id}" name="{name}" '
-                f'value="{value}" size="8" maxlength="40" autocomplete="off" spellcheck="false">'
+                f'value="{value}" size="8" maxlength="2000" autocomplete="off" spellcheck="false">'
             )
         else:
             raise LivedeckError("invalid-chart", f"{where}: chart {chart_id}: control {name} has unknown type {kind!r}; use range, select or text")

@@ -103,8 +103,11 @@ def build_deck(project: Project, deck: str, *, formats=("html", "pdf"), force=Fa
         chromium = find_chromium()
         # The old state goes first, so an interrupted build is never taken for an up-to-date one.
         state_path.unlink(missing_ok=True)
-        temporaries = {target: temporary_path(target, suffix=target.suffix) for target in targets.values()}
+        # Made inside the try, so a Ctrl-C between two of them still removes the first.
+        temporaries = {}
         try:
+            for target in targets.values():
+                temporaries[target] = temporary_path(target, suffix=target.suffix)
             with ThreadPoolExecutor(max_workers=len(targets)) as pool:
                 futures = [
                     pool.submit(_marp_output, project, markdown_path, bundle, target, tmp, chromium, pdf_notes)

@@ -1,10 +1,14 @@
 """Committed results match the current experiment code and parameters, and every quick mode validates."""
 
+import importlib
+
+import jsonschema
 import pytest
 
 from conftest import ROOT
 from livedeck import experiments
 from livedeck.paths import Project
+from livedeck.validate import lookup
 
 EXPERIMENTS = experiments.list_experiments(Project(ROOT))
 
@@ -29,6 +33,13 @@ def test_committed_results_are_full_runs(project):
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_quick_mode_runs_and_validates(project, name):
+    module = importlib.import_module(f"experiments.{name}")
+    jsonschema.Draft202012Validator.check_schema(module.SCHEMA)
+
     document = experiments.run_experiment(project, name, quick=True)
     assert document["provenance"]["quick"] is True
     assert document["data"]
+    jsonschema.Draft202012Validator(module.SCHEMA).validate(document["data"])
+    for group in module.SAME_LENGTH:
+        lengths = {path: len(lookup(document["data"], path)) for path in group}
+        assert len(set(lengths.values())) == 1, lengths

@@ -436,8 +436,9 @@ def router_probe(model, p: Params, device):
     """Return the first router's input for each character alone, the router weights and test vectors.
 
     Each character is a sequence of one byte at position 0, so its router input depends on the
-    byte alone: embedding plus position, the first attention layer (which over one token passes
-    its value through) and the layer norm before the MoE layer. The slide's what-if control
+    byte alone. That input is the embedding plus position, passed through the first attention
+    layer and the layer norm before the MoE layer. Over one token the attention weight is 1,
+    so attention returns that token's value vector. The slide's what-if control
     multiplies these inputs by the exported router weights in the page, exactly as route_token
     does, and a browser test replays `expected` against it.
     """

@@ -9,6 +9,7 @@ import shutil
 import pytest
 import yaml
 
+from livedeck.figures import contrast_ratio
 from livedeck.screenshots import show_slide
 from livedeck.tracked import resolve
 
@@ -213,7 +214,7 @@ def _source_files(sources: dict) -> set[str]:
     return {path.partition(":")[0] for path in paths}
 
 
-def test_chart_slides_have_notes_naming_their_sources(built_decks, project):
+def test_chart_slide_notes_name_sources(built_decks, project):
     for deck in built_decks:
         markdown = (project.build / f"{deck}.md").read_text(encoding="utf-8")
         for number, slide in enumerate(markdown.split("\n---\n")[1:], start=1):
@@ -228,7 +229,7 @@ def test_chart_slides_have_notes_naming_their_sources(built_decks, project):
                     assert expected in notes, f"deck {deck}, slide {number}: notes do not name {expected!r}"
 
 
-def test_accessibility_tree_names_every_chart_and_its_data(built_decks, project, open_deck):
+def test_accessibility_tree_lists_charts(built_decks, project, open_deck):
     for deck in built_decks:
         page, _ = open_deck(project.build / f"{deck}.html")
         # Per chart: its slide number, label and the row count of its data table.
@@ -252,12 +253,8 @@ def test_accessibility_tree_names_every_chart_and_its_data(built_decks, project,
 
 
 def _contrast(first, second) -> float:
-    def luminance(rgb):
-        linear = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
-        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
-    return (light + 0.05) / (dark + 0.05)
+    """Return the WCAG contrast ratio of two colours given as 0-255 RGB channels."""
+    return contrast_ratio([c / 255 for c in first], [c / 255 for c in second])
 
 
 SERIES_CUES = """
@@ -289,7 +286,7 @@ SERIES_CUES = """
 """
 
 
-def test_light_series_colours_carry_a_second_cue(built_decks, project, open_deck):
+def test_light_series_have_second_cue(built_decks, project, open_deck):
     for deck in built_decks:
         page, _ = open_deck(project.build / f"{deck}.html")
         for series in page.evaluate(SERIES_CUES):
@@ -304,7 +301,7 @@ def test_light_series_colours_carry_a_second_cue(built_decks, project, open_deck
                 assert series["pointStyle"] != "circle" or series["outline"], f"{where}: light points need their own shape"
 
 
-def test_presenter_view_shows_notes_and_draws_both_panes(built_decks, project, browser):
+def test_presenter_view_notes_and_panes(built_decks, project, browser):
     deck = built_decks[0]
     html = project.build / f"{deck}.html"
     markdown = (project.build / f"{deck}.md").read_text(encoding="utf-8")

@@ -125,7 +125,7 @@ def test_pdf_notes_become_annotations(small_deck):
     assert any("Data: demo results, three values." in text for text in contents), contents
 
 
-def test_pptx_has_every_slide_with_its_chart_drawn(small_deck):
+def test_pptx_slides_have_charts(small_deck):
     import io
     import zipfile
 

@@ -59,7 +59,7 @@ def actions(reports):
     return {report.name: report.action for report in reports}
 
 
-def test_edited_experiment_rebuilds_only_decks_using_it(decks):
+def test_experiment_edit_rebuilds_users_only(decks):
     build(decks, formats=("html",))
     decks.params.write_text("squares:\n  n: 6\n")
 
@@ -166,7 +166,7 @@ def watcher(decks):
     running.stop()
 
 
-def test_watcher_rebuilds_text_params_and_recovers_from_errors(decks, watcher):
+def test_watcher_rebuilds_and_recovers(decks, watcher):
     first = watcher.wait_for(lambda state: state["version"] >= 1)
     assert "running squares: no results yet" in watcher.output()
     assert "__livedeck/events" in watcher.get("uses.html")
@@ -200,7 +200,7 @@ def test_watcher_rebuilds_text_params_and_recovers_from_errors(decks, watcher):
     assert fixed["error"] is None
 
 
-def test_watcher_overlay_shows_and_clears_in_browser(decks, watcher, browser):
+def test_watcher_overlay_in_browser(decks, watcher, browser):
     watcher.wait_for(lambda state: state["version"] >= 1)
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     try:

@@ -32,16 +32,16 @@ def results(project):
 @pytest.fixture
 def lecture(built_decks, project, open_deck):
     page, watch = open_deck(project.build / "moe-efficiency.html")
-
-    def go(chart_id):
-        number = page.evaluate(SLIDE_OF, chart_id)
-        assert number > 0, f"no what-if form for chart {chart_id}"
-        show_slide(page, number)
-        return number
-
-    page.go = go
     yield page
     assert watch.page_errors == [], watch.page_errors
+
+
+def go(page, chart_id) -> int:
+    """Show the slide with the what-if controls of `chart_id`; return its number."""
+    number = page.evaluate(SLIDE_OF, chart_id)
+    assert number > 0, f"no what-if form for chart {chart_id}"
+    show_slide(page, number)
+    return number
 
 
 def set_range(page, chart_id, name, value):
@@ -50,7 +50,7 @@ def set_range(page, chart_id, name, value):
 
 def test_speculative_sliders_replay_test_vectors(lecture, results):
     spec = results["speculative_decoding"]
-    lecture.go("spec-whatif")
+    go(lecture, "spec-whatif")
     checked = 0
     for vector in spec["test_vectors"]:
         if vector["gamma"] not in spec["gammas"]:
@@ -77,7 +77,7 @@ def test_speculative_formulas_match_every_vector(lecture, results):
 
 def test_kv_cache_controls_replay_test_vectors(lecture, results):
     sizes = results["model_sizes"]
-    lecture.go("kv-whatif")
+    go(lecture, "kv-whatif")
     box = lecture.locator("#chart-kv-whatif-context")
     for vector in sizes["test_vectors"]["kv_cache"]:
         lecture.locator("#chart-kv-whatif-precision").select_option(str(vector["bytes_per_value"]).removesuffix(".0"))
@@ -89,7 +89,7 @@ def test_kv_cache_controls_replay_test_vectors(lecture, results):
 
 def test_weight_controls_replay_test_vectors(lecture, results):
     sizes = results["model_sizes"]
-    lecture.go("weights-whatif")
+    go(lecture, "weights-whatif")
     for vector in sizes["test_vectors"]["weights"]:
         lecture.locator("#chart-weights-whatif-model").select_option(vector["model"])
         lecture.locator("#chart-weights-whatif-bits").select_option(str(vector["bits"]))
@@ -101,8 +101,8 @@ def test_weight_controls_replay_test_vectors(lecture, results):
 
 
 @pytest.mark.parametrize("typed", ["", "x" * 1000, "four thousand", "12 tokens", "-5", "3K4", "∞"])
-def test_bad_context_shows_message_and_keeps_chart(lecture, typed):
-    lecture.go("kv-whatif")
+def test_bad_context_keeps_chart(lecture, typed):
+    go(lecture, "kv-whatif")
     before = lecture.evaluate(DATA_OF, "kv-whatif")
     box = lecture.locator("#chart-kv-whatif-context")
     box.fill(typed)
@@ -119,7 +119,7 @@ def test_bad_context_shows_message_and_keeps_chart(lecture, typed):
 
 
 def test_too_long_context_is_rejected(lecture):
-    lecture.go("kv-whatif")
+    go(lecture, "kv-whatif")
     box = lecture.locator("#chart-kv-whatif-context")
     box.fill("2M")
     box.press("Enter")
@@ -127,7 +127,7 @@ def test_too_long_context_is_rejected(lecture):
 
 
 def test_focused_slider_keeps_arrow_keys(lecture):
-    number = lecture.go("spec-whatif")
+    number = go(lecture, "spec-whatif")
     slider = lecture.locator("#chart-spec-whatif-alpha")
     before = float(slider.input_value())
 
@@ -146,8 +146,8 @@ def probe(project):
     return json.loads((project.results / "moe_routing.json").read_text())["data"]["router_probe"]
 
 
-def test_router_text_box_replays_the_experiment(lecture, probe):
-    lecture.go("router-whatif")
+def test_router_box_replays_vectors(lecture, probe):
+    go(lecture, "router-whatif")
     box = lecture.locator("#chart-router-whatif-token")
     summary = lecture.locator('form[data-chart-id="router-whatif"] .ld-whatif-summary')
     for index, character in enumerate(probe["characters"]):
@@ -168,7 +168,7 @@ def test_router_text_box_replays_the_experiment(lecture, probe):
     ("\u4e2d", "outside the vocabulary"),
 ])
 def test_router_bad_input_keeps_chart(lecture, typed, expected):
-    lecture.go("router-whatif")
+    go(lecture, "router-whatif")
     before = lecture.evaluate(DATA_OF, "router-whatif")
     box = lecture.locator("#chart-router-whatif-token")
     box.fill(typed)

@@ -64,7 +64,7 @@
   }
 
   // experiments/moe_routing.py: route_token. Logits are the router input times each expert's
-  // weight row; softmax gives the probabilities; the top k are renormalised to mix outputs.
+  // weight row, and softmax turns them into probabilities. The top k are renormalised to mix outputs.
   function routeToken(x, routerWeight, k) {
     const logits = routerWeight.map((row) => row.reduce((sum, w, i) => sum + w * x[i], 0));
     const top = Math.max(...logits);
@@ -111,7 +111,7 @@
         throw new Error('Type a context length in tokens, such as 4096, 32K or 128K.');
       }
       if (context > fixed.max_context) {
-        throw new Error(`Keep the context at most ${fixed.max_context.toLocaleString('en-US')} tokens.`);
+        throw new Error(`${context.toLocaleString('en-US')} tokens is too long: type at most ${fixed.max_context.toLocaleString('en-US')}.`);
       }
       const bytesPerValue = Number(values.precision);
       const data = fixed.models.map((key) => sig(kvCacheBytes(fixed.architectures[key], context, bytesPerValue) / BYTES_PER_GB));
@@ -124,16 +124,16 @@
 
     router(values, fixed) {
       const text = String(values.token);
-      const shown = text.length > 12 ? `${text.slice(0, 12)}...` : text;
+      const preview = text.length > 12 ? `${text.slice(0, 12)}...` : text;
       if (text.length === 0) {
         throw new Error('Type one character to route, such as e, 7 or (.');
       }
       if ([...text].length > 1) {
-        throw new Error(`"${shown}" is ${[...text].length} characters; the model reads one byte at a time, so type a single character.`);
+        throw new Error(`"${preview}" is ${[...text].length} characters; the model reads one byte at a time, so type a single character.`);
       }
       const index = fixed.characters.indexOf(text);
       if (index < 0) {
-        throw new Error(`"${shown}" is outside the vocabulary this slide offers: printable ASCII characters.`);
+        throw new Error(`"${preview}" is outside the vocabulary this slide offers: printable ASCII characters.`);
       }
       const routed = routeToken(fixed.inputs[index], fixed.router_weight, fixed.top_k);
       const percent = (value) => `${Math.round(value * 100)}%`;
@@ -225,8 +225,8 @@
       event.preventDefault();
       update();
     });
-    // The viewer moves between slides on arrow keys, space and page keys;
-    // inside a focused control those keys belong to the control.
+    // The viewer moves between slides on arrow keys, space and page keys.
+    // Inside a focused control those keys belong to the control.
     form.addEventListener('keydown', (event) => event.stopPropagation());
 
     // The summary of the default state, without touching the chart, which

@@ -83,7 +83,7 @@ def _command_bench(project: Project, options) -> int:
     only = tuple(options.only.split(",")) if options.only else bench.MEASUREMENTS
     unknown = [name for name in only if name not in bench.MEASUREMENTS]
     if unknown:
-        raise LivedeckError("invalid-option", f"--only: unknown measurement {', '.join(unknown)}; choose from {', '.join(bench.MEASUREMENTS)}")
+        raise LivedeckError("invalid-option", f"--only: invalid measurement {', '.join(unknown)}; use one of {', '.join(bench.MEASUREMENTS)}")
     if options.repeats < 1:
         raise LivedeckError("invalid-option", f"--repeats must be 1 or more, got {options.repeats}")
     bench.run(project, only=only, repeats=options.repeats)

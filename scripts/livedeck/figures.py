@@ -683,8 +683,8 @@ def make_scale(values: list[float], options: dict, *, default_type: str, begin_a
         # Chart.js's autoSkip drops crowded ticks with their grid lines. Keeping only the labelled
         # ticks comes close to its choice.
         if len(positions) > length_px / LOG_TICK_SPACING_PX:
-            kept = [(p, label) for p, label in zip(positions, labels) if label]
-            positions, labels = [p for p, _ in kept], [label for _, label in kept]
+            labelled = [(p, label) for p, label in zip(positions, labels) if label]
+            positions, labels = [p for p, _ in labelled], [label for _, label in labelled]
         return Scale(kind, low, high, positions, labels)
 
     low = min(finite) if finite else 0.0
@@ -861,10 +861,10 @@ def _draw_bars(axes, config, palette, width, height, where):
         if not _own_color(dataset, "backgroundColor", where) and is_weak(fill, palette):
             edge, border_width = outline_color(fill, palette), dataset.get("borderWidth", WEAK_OUTLINE_PX)
         positions = [i + (index - (len(datasets) - 1) / 2) * slot for i in range(len(values))]
-        kept = [(p, v) for p, v in zip(positions, values) if v is not None]
-        extents = [v - base for _, v in kept]
+        present = [(p, v) for p, v in zip(positions, values) if v is not None]
+        extents = [v - base for _, v in present]
         place = axes.barh if horizontal else axes.bar
-        place([p for p, _ in kept], extents, slot * BAR_PERCENTAGE, **{"left" if horizontal else "bottom": base},
+        place([p for p, _ in present], extents, slot * BAR_PERCENTAGE, **{"left" if horizontal else "bottom": base},
               color=fill, edgecolor=edge, linewidth=_px(border_width), label=dataset.get("label", ""))
         entries.append((dataset, fill, edge, border_width, "circle"))
 

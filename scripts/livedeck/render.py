@@ -395,7 +395,7 @@ def describe_run(results: "Results", name: str) -> str:
     """Return one line for speaker notes on how an experiment's results were made.
 
     It names the experiment, its seed, device, start time, duration and every parameter, so a
-    lecturer can answer "where does this number come from?" without opening the results file.
+    lecturer can tell where a number comes from without opening the results file.
     """
     provenance = results[name].provenance
     started = str(provenance.get("started_at", "unknown time")).replace("T", " ")[:16]

@@ -115,8 +115,8 @@ def snapshot(project: Project) -> dict[str, tuple[int, int]]:
 def describe_changes(before: dict, after: dict) -> str:
     """Return the first few files added, removed or modified between two snapshots, for the log."""
     changed = sorted(set(before) ^ set(after) | {name for name in set(before) & set(after) if before[name] != after[name]})
-    shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
-    return shown or "nothing"
+    listed = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    return listed or "nothing"
 
 
 def make_handler(project: Project, state: BuildState):
@@ -188,7 +188,7 @@ def start_server(project: Project, state: BuildState, port: int) -> ThreadingHTT
             server = ThreadingHTTPServer(("127.0.0.1", candidate), handler)
         except OSError as error:
             if error.errno != errno.EADDRINUSE:
-                raise LivedeckError("serve-failed", f"cannot serve on 127.0.0.1:{candidate}: {error.strerror}") from None
+                raise LivedeckError("serve-failed", f"failed to serve on 127.0.0.1:{candidate}: {error.strerror}; choose another port with --port") from None
             log.info("port %d is in use; trying %d", candidate, candidate + 1)
             continue
         server.daemon_threads = True
